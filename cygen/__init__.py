@@ -1,0 +1,11 @@
+"""cygen: compile Calabi-Yau equations (.cy) into JAX modules, sample, train metrics."""
+
+import jax as _jax
+
+_jax.config.update("jax_enable_x64", True)  # geometry is float64 by default
+
+__version__ = "0.1.0"
+
+from cygen.compiler import CompileResult, compile_file, compile_source, load  # noqa: E402
+
+__all__ = ["CompileResult", "compile_file", "compile_source", "load", "__version__"]

@@ -1,0 +1,81 @@
+"""Stage 2: AST -> :class:`cygen.ir.ManifoldIR`, one analysis per module.
+
+    lower           names, numbers, parameters, generic(...)   (cygen.lower)
+    configuration   multidegrees, homogeneity, c1, dimension    (cygen.configuration)
+    volume_form     admissible dependent sets                   (cygen.volume_form)
+    patches         charts and select_chart tables              (cygen.patches)
+    fubini_study    the ambient Fubini-Study metric             (cygen.fubini_study)
+    topology        chi, intersection numbers, c2.J             (cygen.topology)
+    kernels         CSE of every emitted expression             (cygen.kernels)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import sympy as sp
+
+from cygen import syntax as S
+from cygen.configuration import configuration_matrix
+from cygen.fubini_study import ambient_metric
+from cygen.ir import ManifoldIR
+from cygen.kernels import make_kernel
+from cygen.lower import lower
+from cygen.patches import enumerate_charts
+from cygen.topology import compute_topology
+from cygen.volume_form import admissible_dependent_sets, jacobian_matrix
+
+
+def source_hash(source: str, overrides: Mapping[str, sp.Expr] | None = None) -> str:
+    """SHA-256 of the source text plus any parameter overrides (a stable identity)."""
+    text = source
+    for key in sorted(overrides or {}):
+        text += f"\n#--param {key}={sp.srepr(overrides[key])}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def analyse(
+    program: S.Program,
+    overrides: Mapping[str, sp.Expr] | None = None,
+    *,
+    allow_non_cy: bool = False,
+) -> ManifoldIR:
+    """Run every analysis; raises :class:`cygen.errors.CygenError` on bad input."""
+    model = lower(program, overrides)
+    try:
+        matrix = configuration_matrix(model, allow_non_cy=allow_non_cy)
+    except Exception as exc:
+        from cygen.errors import CygenError
+
+        if isinstance(exc, CygenError) and exc.filename is None:
+            raise exc.located(program.filename, program.source) from None
+        raise
+    coords = tuple(c for f in model.factors for c in f.coords)
+    conj = tuple(sp.Symbol(f"{c}_bar") for c in coords)
+    n, k = len(coords), len(model.equations)
+
+    jac = jacobian_matrix(model.equations, coords)
+    dependent_sets = admissible_dependent_sets(model.equations, coords)
+    charts = enumerate_charts(model.factors, dependent_sets)
+    topology = compute_topology([f.dim for f in model.factors], matrix)
+
+    return ManifoldIR(
+        name=model.name,
+        source_name=program.filename,
+        source_hash=source_hash(program.source, overrides),
+        factors=model.factors,
+        coords=coords,
+        conj_coords=conj,
+        params=model.params,
+        kahler=model.kahler,
+        configuration=matrix,
+        dimension=topology.dimension,
+        equations=make_kernel("equations", model.equations, (k,), conj),
+        jacobian=make_kernel("jacobian", list(jac), (k, n), conj),
+        fs_ambient=make_kernel(
+            "fs_ambient", ambient_metric(model.factors, coords, conj, model.kahler), (n, n), conj
+        ),
+        charts=charts,
+        topology=topology,
+    )

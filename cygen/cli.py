@@ -1,0 +1,185 @@
+"""The ``cygen`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cygen.errors import CygenError
+
+app = typer.Typer(
+    help="Compile Calabi-Yau manifolds (.cy) to JAX modules; sample, train and study metrics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Override a parameter, e.g. --param psi=0.1+0.2i."),
+]
+AllowOpt = Annotated[
+    bool, typer.Option("--allow-non-cy", help="Compile even if c1 != 0 (not Calabi-Yau).")
+]
+
+
+def guarded(fn):
+    """Report :class:`CygenError` as ``file:line:col: error: ...`` and exit with status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CygenError as exc:
+            err.print(exc.format(), markup=False, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+class Emit(str, enum.Enum):
+    ast = "ast"
+    ir = "ir"
+    code = "code"
+
+
+@app.command("compile")
+@guarded
+def compile_cmd(
+    source: Annotated[Path, typer.Argument(help="The .cy file.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to write the module.")
+    ] = None,
+    param: ParamOpt = None,
+    emit: Annotated[
+        Emit | None, typer.Option(help="Print one stage (ast, ir or code) instead of writing.")
+    ] = None,
+    allow_non_cy: AllowOpt = False,
+) -> None:
+    """Compile a .cy file into an importable JAX module.
+
+    Examples:
+
+      cygen compile manifolds/fermat_quintic.cy -o quintic.py
+
+      cygen compile manifolds/dwork_quintic.cy --param psi=0.1+0.2i -o dwork.py
+
+      cygen compile manifolds/tian_yau.cy --emit ir
+    """
+    from cygen.compiler import compile_file
+    from cygen.io import atomic_write
+    from cygen.ir import describe
+    from cygen.syntax import dump
+
+    result = compile_file(source, param, allow_non_cy=allow_non_cy)
+    if emit is Emit.ast:
+        sys.stdout.write(dump(result.program) + "\n")
+        return
+    if emit is Emit.ir:
+        sys.stdout.write(describe(result.ir) + "\n")
+        return
+    if emit is Emit.code:
+        sys.stdout.write(result.code)
+        return
+    target = output or Path(f"{source.stem}.py")
+    try:
+        atomic_write(target, result.code)
+    except OSError as exc:
+        raise CygenError(f"cannot write {target}: {exc}") from None
+    ir = result.ir
+    out.print(
+        f"wrote [bold]{target}[/]: {ir.name}, dimension {ir.dimension}, "
+        f"{len(ir.charts.charts)} charts, chi = {ir.topology.euler}"
+    )
+
+
+def info_dict(result) -> dict:
+    """The JSON document printed by ``cygen info --json``."""
+    from cygen.topology import volume
+
+    ir = result.ir
+    topo = ir.topology
+    return {
+        "name": ir.name,
+        "source": ir.source_name,
+        "ambient": [f.dim for f in ir.factors],
+        "coordinates": [[str(c) for c in f.coords] for f in ir.factors],
+        "dimension": ir.dimension,
+        "configuration": [list(r) for r in ir.configuration],
+        "params": {k: str(v) for k, v in ir.params},
+        "kahler": [str(t) for t in ir.kahler],
+        "n_charts": len(ir.charts.charts),
+        "euler": topo.euler,
+        "intersection_numbers": {
+            ",".join(map(str, k)): v for k, v in topo.intersections.items()
+        },
+        "c2_dot_J": list(topo.c2_dot_J) if topo.c2_dot_J is not None else None,
+        "volume": str(volume(topo, ir.kahler)),
+        "source_hash": ir.source_hash,
+    }
+
+
+@app.command()
+@guarded
+def info(
+    source: Annotated[Path, typer.Argument(help="The .cy file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    param: ParamOpt = None,
+    allow_non_cy: AllowOpt = False,
+) -> None:
+    """Show a manifold's configuration, charts and topology.
+
+    Examples:
+
+      cygen info manifolds/tian_yau.cy
+
+      cygen info manifolds/fermat_quintic.cy --json
+    """
+    from cygen.compiler import compile_file
+
+    data = info_dict(compile_file(source, param, allow_non_cy=allow_non_cy))
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    table = Table(title=f"{data['name']}  ({data['source']})", show_header=False)
+    table.add_column("", style="bold cyan")
+    table.add_column("")
+    ambient = " x ".join(
+        f"P{n}[{', '.join(c)}]" for n, c in zip(data["ambient"], data["coordinates"], strict=True)
+    )
+    rows = [
+        ("ambient", ambient),
+        ("configuration", "\n".join(" ".join(f"{d:2d}" for d in r) for r in data["configuration"])),
+        ("dimension", str(data["dimension"])),
+        ("parameters", ", ".join(f"{k} = {v}" for k, v in data["params"].items()) or "-"),
+        ("Kähler moduli", ", ".join(data["kahler"])),
+        ("charts", str(data["n_charts"])),
+        ("Euler number", str(data["euler"])),
+        ("intersections", ", ".join(f"d[{k}] = {v}" for k, v in
+                                    data["intersection_numbers"].items() if v)),
+        ("c2 . J", str(data["c2_dot_J"]) if data["c2_dot_J"] is not None else "-"),
+        ("volume  ∫J^n/n!", data["volume"]),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
