@@ -42,13 +42,13 @@ def guarded(fn):
         try:
             return fn(*args, **kwargs)
         except CygenError as exc:
-            err.print(exc.format(), markup=False, highlight=False)
+            sys.stderr.write(exc.format() + "\n")
             raise typer.Exit(2) from None
 
     return wrapper
 
 
-class Emit(str, enum.Enum):
+class Emit(enum.StrEnum):
     ast = "ast"
     ir = "ir"
     code = "code"

@@ -21,7 +21,7 @@ from cygen.format import format_source
 from cygen.generate import TEMPLATE, generate, template_dir
 from cygen.io import atomic_write
 from cygen.ir import ManifoldIR
-from cygen.lower import lower
+from cygen.lower import constant
 from cygen.parse import parse
 
 
@@ -42,8 +42,11 @@ def parse_overrides(items: Iterable[str] | Mapping[str, str] | None) -> dict[str
     result = {}
     for name, text in pairs:
         label = f"--param {name}={text}"
-        program = _parse_fragment(f"ambient P1\nparam {name} = {text}\n", label)
-        result[name] = lower(program).params[0][1]
+        try:
+            (stmt,) = parse(f"param {name} = {text}\n", label).statements
+            result[name] = constant(stmt.value, {})
+        except (CygenError, ValueError):
+            raise CygenError(f"bad {label}: expected a constant such as 0.1+0.2i") from None
     return result
 
 
@@ -52,13 +55,6 @@ def _split(item: str) -> tuple[str, str]:
     if not sep or not name.strip() or not value.strip():
         raise CygenError(f"--param expects NAME=VALUE, got {item!r}")
     return name.strip(), value.strip()
-
-
-def _parse_fragment(text: str, label: str) -> S.Program:
-    try:
-        return parse(text, label)
-    except CygenError as exc:
-        raise CygenError(f"bad {label}: {exc.message}") from None
 
 
 def compile_source(

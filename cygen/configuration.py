@@ -36,7 +36,9 @@ def equation_degrees(model: Model, index: int) -> tuple[int, ...]:
     return tuple(degrees)
 
 
-def configuration_matrix(model: Model, *, allow_non_cy: bool = False) -> tuple[tuple[int, ...], ...]:
+def configuration_matrix(
+    model: Model, *, allow_non_cy: bool = False
+) -> tuple[tuple[int, ...], ...]:
     """The configuration matrix (rows = factors, columns = equations), checked."""
     columns = [equation_degrees(model, k) for k in range(len(model.equations))]
     matrix = tuple(tuple(col[a] for col in columns) for a in range(len(model.factors)))

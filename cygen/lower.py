@@ -73,7 +73,7 @@ def _lower(program: S.Program, overrides: dict[str, sp.Expr]) -> Model:
             _check_name(stmt.name, stmt.span)
             if stmt.name in params or stmt.name in symbols:
                 raise CygenError(f"duplicate name '{stmt.name}'", span=stmt.span)
-            value = _constant(stmt.value, params)
+            value = constant(stmt.value, params)
             params[stmt.name] = overrides.pop(stmt.name, value)
     if overrides:
         unknown = ", ".join(sorted(overrides))
@@ -89,7 +89,7 @@ def _lower(program: S.Program, overrides: dict[str, sp.Expr]) -> Model:
             )
         values = []
         for expr in kahler_stmt.values:
-            value = _constant(expr, params)
+            value = constant(expr, params)
             if not (value.is_real and value.is_positive):
                 raise CygenError(f"Kähler modulus must be real and positive, got {value}",
                                  span=_span_of(expr))
@@ -180,7 +180,7 @@ def _number(node: S.Number) -> sp.Expr:
     return number * sp.I if node.imaginary else number
 
 
-def _constant(node: S.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
+def constant(node: S.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
     value = _expr(node, {}, params)
     if value.free_symbols:  # pragma: no cover - no symbols are in scope
         raise CygenError("expected a constant", span=node.span)

@@ -1,0 +1,68 @@
+"""Shared fixtures: compiled modules of every shipped manifold, points on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFOLDS = sorted((ROOT / "manifolds").glob("*.cy"))
+SHARED = ROOT.parent / "shared"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-goldens", action="store_true", help="Rewrite tests/goldens from current output."
+    )
+
+
+@pytest.fixture(scope="session")
+def update_goldens(request) -> bool:
+    return request.config.getoption("--update-goldens")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """Compiled-module cache in a temporary directory (tests never touch ~/.cache)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CYGEN_CACHE_DIR", str(tmp_path_factory.mktemp("cygen-cache")))
+    yield
+    mp.undo()
+
+
+_COMPILED: dict = {}
+
+
+def compiled(path: Path):
+    """(CompileResult, module) for a .cy file, compiled once per test session."""
+    from cygen.compiler import compile_file, load
+
+    key = str(path)
+    if key not in _COMPILED:
+        _COMPILED[key] = (compile_file(path), load(path))
+    return _COMPILED[key]
+
+
+def newton_points(module, n: int, seed: int) -> np.ndarray:
+    """n normalised points on the variety: Gauss-Newton from seeded random starts."""
+    rng = np.random.default_rng(seed)
+    equations = jax.jit(jax.vmap(module.equations))
+    jacobian = jax.jit(jax.vmap(module.jacobian))
+    dim = len(module.SPEC["coordinates"])
+    z = rng.normal(size=(4 * n, dim)) + 1j * rng.normal(size=(4 * n, dim))
+    for _ in range(80):
+        p = np.asarray(equations(z))
+        j = np.asarray(jacobian(z))
+        z = z - np.einsum("bmk,bk->bm", np.linalg.pinv(j), p)
+        z = np.asarray(jax.vmap(module.normalize)(z))
+    p = np.asarray(equations(z))
+    j = np.asarray(jacobian(z))
+    scale = np.linalg.norm(j, axis=(1, 2)) * np.linalg.norm(z, axis=1)
+    good = np.max(np.abs(p), axis=1) / scale < 1e-13
+    assert good.sum() >= n, "Newton projection failed too often"
+    return z[good][:n]

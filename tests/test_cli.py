@@ -1,0 +1,82 @@
+"""The command line: compile, info, --emit, --param, --help."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from cygen.cli import app
+
+runner = CliRunner()
+TY = str(ROOT / "manifolds" / "tian_yau.cy")
+
+
+def test_compile_writes_importable_module(tmp_path):
+    target = tmp_path / "ty.py"
+    result = runner.invoke(app, ["compile", TY, "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "288 charts" in result.output
+    from cygen.compiler import load
+
+    module = load(target)
+    assert module.SPEC["euler"] == -18
+    assert len(module.SPEC["charts"]) == 288
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
+
+
+@pytest.mark.parametrize(
+    ("stage", "needle"),
+    [("ast", "AmbientStmt()"), ("ir", "kernel fs_ambient"), ("code", "def transition(")],
+)
+def test_emit(stage, needle):
+    result = runner.invoke(app, ["compile", TY, "--emit", stage])
+    assert result.exit_code == 0, result.output
+    assert needle in result.output
+
+
+def test_info_json_keys():
+    result = runner.invoke(app, ["info", TY, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    for key in (
+        "name",
+        "ambient",
+        "dimension",
+        "configuration",
+        "n_charts",
+        "euler",
+        "intersection_numbers",
+        "c2_dot_J",
+    ):
+        assert key in data
+    assert data["n_charts"] == 288
+    assert data["euler"] == -18
+    assert data["c2_dot_J"] == [36, 36]
+    assert data["intersection_numbers"] == {"0,0,0": 0, "0,0,1": 9, "0,1,1": 9, "1,1,1": 0}
+
+
+def test_info_table():
+    result = runner.invoke(app, ["info", TY])
+    assert result.exit_code == 0
+    assert "P3[x0, x1, x2, x3]" in result.output
+    assert "-18" in result.output
+
+
+def test_param_override_changes_module():
+    dwork = str(ROOT / "manifolds" / "dwork_quintic.cy")
+    base = runner.invoke(app, ["compile", dwork, "--emit", "code"]).output
+    other = runner.invoke(app, ["compile", dwork, "--emit", "code", "--param", "psi=0.1+0.2i"])
+    assert other.exit_code == 0
+    assert base != other.output
+    assert "'psi': (0.1+0.2j)" in other.output
+
+
+@pytest.mark.parametrize("command", ["compile", "info"])
+def test_help_has_examples(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples" in result.output
+    assert "cygen " + command in result.output
