@@ -1,0 +1,308 @@
+"""Batched univariate polynomial roots in JAX (Aberth-Ehrlich), without ``eig``.
+
+``polyroots(coeffs)`` finds all ``d`` roots of every polynomial in a batch
+``coeffs[..., :]`` (highest degree first, as :func:`numpy.roots`).  It uses only
+elementwise arithmetic, so it jits, vmaps and runs on GPUs, where ``jnp.roots``
+(an eigenvalue problem solved on the host) does not.  Callers must enable double
+precision (``jax.config.update("jax_enable_x64", True)``; importing :mod:`cygen`
+does it), otherwise everything silently runs in complex64.
+
+Algorithm
+---------
+1. *Exact scaling.*  ``p(z) = sum a_i z^(d-i)`` becomes ``q(y) = 2^-f p(2^e y)``
+   with integers ``e, f`` chosen so that the geometric mean of the root moduli and
+   the leading coefficient are about 1.  Multiplying by powers of two is exact:
+   ``q`` has exactly the roots of ``p`` divided by ``2^e``, and over/underflow in
+   the iteration is avoided for any reasonable coefficients.
+2. *Initial guesses* (Bini 1996): the upper convex hull of ``(k, log|b_k|)`` (the
+   Newton polygon) splits the roots into groups of about equal modulus; each hull
+   edge of width ``n`` contributes ``n`` points spread on a circle of its radius.
+   This matters for widely spread roots (1e-3 .. 1e3 converge in a few steps).
+3. *Aberth-Ehrlich iteration*, Gauss-Seidel flavour (root ``k`` uses the already
+   updated roots ``j < k``), which needs ~30% fewer sweeps than the Jacobi form::
+
+       w_k = p(z_k) / (p'(z_k) - p(z_k) * sum_{j != k} 1 / (z_k - z_j))
+       z_k <- z_k - w_k
+
+   Convergence is cubic for simple roots and linear for multiple ones.  The
+   degree is static, so the sweep is unrolled into one XLA fusion per root over
+   the whole batch (no ``(d, d)`` temporaries, no per-root bookkeeping).
+4. *Stopping and compaction.*  A polynomial is *active* while some root moved by
+   more than ``step_tol * |z_k|`` in the last sweep.  The batch loop
+   (``lax.while_loop``) runs until at most 1/8 of the polynomials are active;
+   those are then gathered into a batch 8x smaller (static size) that continues,
+   recursively, and the results are scattered back.  The cost is therefore close
+   to the *median* number of sweeps (4-6 for random quintics), not the maximum
+   over the batch (14+ in 1e5).  Nothing runs past ``iterations`` sweeps in all.
+5. *Polish*: ``polish_steps`` Newton steps on ``p`` itself, with Aberth's implicit
+   deflation ``p(z) / prod_{j != k}(z - z_j)`` so that roots of a cluster cannot
+   jump onto each other (for well separated roots it is plain Newton).
+6. Degree 1 and 2 use closed forms (the stable quadratic formula), then polish.
+
+Convergence flag
+----------------
+``converged[b]`` is true when every root has a small *backward error*,
+``|p(r)| <= tol * sum_i |a_i| |r|^(d-i)`` (so ``r`` is an exact root of a polynomial
+with coefficients perturbed by at most ``tol`` relatively), the roots' sum matches
+Vieta's ``-a_1/a_0`` (catches two approximations sitting on one root), and all is
+finite.  It says nothing about *forward* accuracy, which is limited by the
+conditioning: simple roots come out to ~1e-15 relative, an m-fold root only to
+~eps^(1/m) (an exact double root: ~1e-8), with the approximations of a cluster
+spread symmetrically about its centre.  Such polynomials are still flagged
+converged: each returned value is (nearly) an exact zero of a nearby polynomial,
+which is what a point sampler needs.
+
+Limitations
+-----------
+* The leading coefficient must be nonzero (a zero one gives non-finite roots and
+  ``converged == False``).  Exact zero roots (``a_d == 0``) work, but cost extra
+  sweeps (Newton converges to 0 without ever making a small *relative* step).
+* Higher-multiplicity or tightly clustered roots converge linearly and may use all
+  ``iterations`` sweeps; with compaction only the few such polynomials pay.
+* The compaction only applies to a batch dimension the function sees: under
+  ``vmap`` every call sees a single polynomial and the whole vmapped batch iterates
+  until its last member has converged.  Pass batches directly for speed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = ["polish", "polyroots"]
+
+_TINY = 1e-300  # floor for |u|^2 in reciprocals: no 0 * inf, no NaN
+_SHRINK = 8  # compaction factor of the recursive batches
+_MIN_BATCH = 512  # below this size no further compaction
+
+
+def _abs2(u):
+    return u.real * u.real + u.imag * u.imag
+
+
+def _recip(u):
+    """1/u without complex division (cheap in XLA); 1/0 becomes 0."""
+    return jnp.conj(u) * (1.0 / jnp.maximum(_abs2(u), _TINY))
+
+
+def _horner(a, z):
+    """p(z) and p'(z) for coefficients ``a`` (list, highest degree first)."""
+    p, dp = a[0], jnp.zeros_like(z)
+    for c in a[1:]:
+        dp = dp * z + p
+        p = p * z + c
+    return p, dp
+
+
+def _aberth_sweep(a, z, gauss_seidel=True):
+    """One Aberth-Ehrlich sweep over the list of root approximations ``z``."""
+    z, new = list(z), []
+    for k, zk in enumerate(z):
+        p, dp = _horner(a, zk)
+        s = sum(_recip(zk - zj) for j, zj in enumerate(z) if j != k)
+        zk = zk - p * _recip(dp - p * s)
+        if gauss_seidel:
+            z[k] = zk
+        else:
+            new.append(zk)
+    return z if gauss_seidel else new
+
+
+def _pow2(k):
+    """2.0**k for integer arrays k in [-1022, 1023], exactly (built from the bits)."""
+    k = jnp.clip(k, -1022, 1023).astype(jnp.int64)
+    return lax.bitcast_convert_type((k + 1023) << 52, jnp.float64)
+
+
+def _times_pow2(x, k):
+    """x * 2**k exactly (barring over/underflow) for |k| <= 2044."""
+    h = k // 2
+    return x * _pow2(h) * _pow2(k - h)
+
+
+def _log2_abs2(u):
+    """About log2(|u|^2) (error < 0.09; -1023 for 0): exponent bits + linear mantissa."""
+    bits = lax.bitcast_convert_type(_abs2(u), jnp.int64)
+    mantissa = (bits & ((1 << 52) - 1)).astype(jnp.float64) * 2.0**-52
+    return (bits >> 52).astype(jnp.float64) - 1023.0 + mantissa
+
+
+def _scale(a):
+    """Exact power-of-two scaling: (b, e) with q(y) = sum b_i y^(d-i) = 2^-f p(2^e y)."""
+    d = len(a) - 1
+    la0, lad = _log2_abs2(a[0]), _log2_abs2(a[d])
+    e = jnp.where(a[d] == 0, 0.0, jnp.round(0.5 * (lad - la0) / d))
+    e = jnp.clip(e, -1000, 1000).astype(jnp.int64)
+    f = jnp.round(0.5 * la0).astype(jnp.int64)
+    return [_times_pow2(c, -e * i - f) for i, c in enumerate(a)], e
+
+
+def _initial(b):
+    """Initial guesses: Bini's radii from the Newton polygon of q(y) = sum b_i y^(d-i).
+
+    The upper convex hull of the points (k, log2|b_{d-k}|) has edges [lo, hi]; each
+    contributes hi - lo roots of modulus (|b_{d-lo}| / |b_{d-hi}|)^(1/(hi-lo)).
+    Root m (lo <= m < hi) gets that radius and the fixed angle 2 pi m/d + 0.4.
+    Logarithms and powers are crude bit-level approximations: only radii are needed.
+    """
+    d = len(b) - 1
+    # y[k]: ~log2 |coefficient of y^k|, floored at 2^-500 for zero coefficients
+    y = [jnp.maximum(0.5 * _log2_abs2(b[d - k]), -500.0) for k in range(d + 1)]
+    vertex = [True] * (d + 1)
+    for k in range(1, d):  # k is on the upper hull unless below some chord j--l
+        for j in range(k):
+            for l in range(k + 1, d + 1):
+                vertex[k] = vertex[k] & ((l - j) * y[k] >= (l - k) * y[j] + (k - j) * y[l])
+    zs = []
+    for m in range(d):  # root m sits on the hull edge [lo, hi] with lo <= m < hi
+        lo, ylo = 0, y[0]
+        for k in range(1, m + 1):
+            lo, ylo = jnp.where(vertex[k], k, lo), jnp.where(vertex[k], y[k], ylo)
+        hi, yhi = d, y[d]
+        for k in range(d - 1, m, -1):
+            hi, yhi = jnp.where(vertex[k], k, hi), jnp.where(vertex[k], y[k], yhi)
+        x = (ylo - yhi) / (hi - lo)  # log2 of the radius; 2^x ~ 2^floor(x) (1 + frac)
+        k = jnp.floor(x)
+        zs.append((1.0 + x - k) * _pow2(k) * np.exp(1j * (2 * np.pi * m / d + 0.4)))
+    return zs
+
+
+def _solve(a, z, it, valid, iterations, step_tol):
+    """Aberth sweeps until converged, compacting the still-active polynomials."""
+    n = z[0].shape[0]
+    cap = -(-n // _SHRINK) if n >= _MIN_BATCH else 0
+    cap = -(-cap // 8) * 8
+
+    def active(zo, zn):
+        act = functools.reduce(
+            jnp.logical_or,
+            [_abs2(u - v) > step_tol**2 * _abs2(v) for u, v in zip(zo, zn, strict=True)],
+        )
+        return act if valid is None else act & valid
+
+    def cond(state):
+        i, zo, zn = state
+        return (i < iterations) & (jnp.sum(active(zo, zn)) > cap)
+
+    def body(state):
+        i, _, zn = state
+        return i + 1, zn, _aberth_sweep(a, zn)
+
+    start = [u + 1.0 for u in z]  # a fake previous iterate: everything active
+    it, zo, z = lax.while_loop(cond, body, (it, start, z))
+    if cap == 0:
+        return z, it
+    act = active(zo, z)
+    count = jnp.sum(act)
+    idx = jnp.nonzero(act, size=cap, fill_value=0)[0]
+    sub_valid = jnp.arange(cap) < count
+    sub_z, it = _solve(
+        [c[idx] for c in a], [u[idx] for u in z], it, sub_valid, iterations, step_tol
+    )
+    put = jnp.where(sub_valid, idx, n)  # out of range: dropped
+    z = [u.at[put].set(v, mode="drop") for u, v in zip(z, sub_z, strict=True)]
+    return z, it
+
+
+def _quadratic(a):
+    """Both roots of a[0] z^2 + a[1] z + a[2], by the stable formula."""
+    a0, a1, a2 = a
+    s = jnp.sqrt(a1 * a1 - 4.0 * a0 * a2)
+    s = jnp.where((jnp.conj(a1) * s).real < 0, -s, s)
+    q = -0.5 * (a1 + s)
+    return [q * _recip(a0), jnp.where(q == 0, 0.0, a2 * _recip(q))]
+
+
+def _polish(a, z, steps):
+    for _ in range(steps):
+        z = _aberth_sweep(a, z)
+    return list(lax.optimization_barrier(z))  # materialise once for all consumers
+
+
+def _converged(a, z, tol):
+    """Backward-error test |p(r)| <= tol * sum |a_i||r|^i for all roots, plus Vieta's sum."""
+    ok = jnp.isfinite(a[0]) & (a[0] != 0)
+    aa = [jnp.abs(c) for c in a]
+    for zk in z:
+        p, _ = _horner(a, zk)
+        r, t = jnp.sqrt(_abs2(zk)), aa[0]
+        for c in aa[1:]:
+            t = t * r + c
+        ok = ok & (_abs2(p) <= (tol * t) ** 2) & jnp.isfinite(zk)
+    total = sum(z)
+    mean = a[1] * _recip(a[0])
+    size = sum(jnp.sqrt(_abs2(u)) for u in z) + jnp.abs(mean)
+    return ok & (jnp.abs(total + mean) <= 1e-8 * size)
+
+
+def _as_complex(x):
+    x = jnp.asarray(x)
+    return x if jnp.iscomplexobj(x) else x.astype(jnp.result_type(x.dtype, jnp.complex64))
+
+
+@functools.partial(jax.jit, static_argnames=("iterations", "tol", "polish_steps", "step_tol"))
+def polyroots(
+    coeffs: jax.Array,
+    *,
+    iterations: int = 50,
+    tol: float = 1e-12,
+    polish_steps: int = 1,
+    step_tol: float = 1e-10,
+) -> tuple[jax.Array, jax.Array]:
+    """All roots of a batch of polynomials.
+
+    Args:
+      coeffs: ``(..., d+1)`` coefficients, highest degree first (``numpy.roots``
+        convention); real input is promoted to complex.  Leading coefficient nonzero.
+      iterations: cap on the number of Aberth sweeps (rarely reached: clusters).
+      tol: backward-error threshold of the ``converged`` flag (see module docstring).
+      polish_steps: Newton (with implicit deflation) steps on the original polynomial.
+      step_tol: a polynomial stops iterating once no root moved by more than
+        ``step_tol * |root|`` in a sweep.
+
+    Returns:
+      ``(roots, converged)``: roots ``(..., d)`` complex in no particular order, and
+      ``converged`` ``(...,)`` bool.
+    """
+    c = _as_complex(coeffs)
+    batch, d = c.shape[:-1], c.shape[-1] - 1
+    if d < 0:
+        raise ValueError("coeffs needs a last axis of length >= 1")
+    if d == 0:
+        return jnp.zeros((*batch, 0), c.dtype), jnp.isfinite(c[..., 0]) & (c[..., 0] != 0)
+    flat = c.reshape(math.prod(batch), d + 1)
+    b, e = _scale([flat[:, i] for i in range(d + 1)])
+    if d == 1:
+        z = [-b[1] * _recip(b[0])]
+    elif d == 2:
+        z = _polish(b, _quadratic(b), polish_steps)
+    else:
+        z, _ = _solve(b, _initial(b), 0, None, iterations, step_tol)
+        z = _polish(b, z, polish_steps)
+    ok = _converged(b, z, tol)
+    roots = _times_pow2(jnp.stack(z, axis=-1), e[:, None])
+    return roots.reshape(*batch, d), ok.reshape(batch)
+
+
+@functools.partial(jax.jit, static_argnames=("steps",))
+def polish(coeffs: jax.Array, roots: jax.Array, steps: int = 2) -> jax.Array:
+    """``steps`` Newton steps for every root of ``coeffs`` (``(..., d+1)``, highest first).
+
+    Each step is Newton on ``p(z) / prod_{j != k} (z - z_j)`` (Aberth's implicit
+    deflation, all roots updated simultaneously), which is plain Newton for well
+    separated roots and keeps clustered roots apart.  ``roots`` is ``(..., d)``.
+    """
+    c = _as_complex(coeffs)
+    r = jnp.asarray(roots, c.dtype)
+    d = c.shape[-1] - 1
+    if d < 1:
+        return r
+    b, e = _scale([c[..., i] for i in range(d + 1)])
+    z = [_times_pow2(r[..., k], -e) for k in range(d)]
+    z = _polish(b, z, steps)
+    return _times_pow2(jnp.stack(z, axis=-1), e[..., None])
