@@ -23,6 +23,7 @@ from cygen.ir import ManifoldIR
 from cygen.kernels import make_kernel
 from cygen.lower import lower
 from cygen.patches import enumerate_charts
+from cygen.slices import slice_types
 from cygen.topology import compute_topology
 from cygen.volume_form import admissible_dependent_sets, jacobian_matrix
 
@@ -78,4 +79,5 @@ def analyse(
         ),
         charts=charts,
         topology=topology,
+        slices=slice_types([f.dim for f in model.factors], matrix),
     )

@@ -42,7 +42,9 @@ class CygenError(Exception):
 
     def format(self) -> str:
         """Render as ``file:line:col: error: msg`` plus the source line and a caret."""
-        where = self.filename or "<input>"
+        if self.filename is None:
+            return f"error: {self.message}"
+        where = self.filename
         if self.span is None:
             return f"{where}: error: {self.message}"
         head = f"{where}:{self.span.line}:{self.span.column}: error: {self.message}"

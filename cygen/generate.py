@@ -7,6 +7,7 @@ pieces.  Output is deterministic: no timestamps, no dependence on hash seeds.
 from __future__ import annotations
 
 import pprint
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from cygen import __version__
 from cygen.ir import Kernel, ManifoldIR
 from cygen.printer import print_expr
+from cygen.topology import volume
 
 TEMPLATE = "module.py.j2"
 
@@ -40,6 +42,11 @@ def environment() -> jinja2.Environment:
     )
 
 
+def fs_volume(ir: ManifoldIR) -> Fraction:
+    """Exact FS volume int_X J^n/n!, J = sum_a t_a H_a."""
+    return volume(ir.topology, [Fraction(int(t.p), int(t.q)) for t in ir.kahler])
+
+
 def spec(ir: ManifoldIR) -> dict:
     """The SPEC dictionary of the generated module (plain Python data)."""
     topo = ir.topology
@@ -61,6 +68,17 @@ def spec(ir: ManifoldIR) -> dict:
         "euler": topo.euler,
         "intersection_numbers": {k: v for k, v in topo.intersections.items()},
         "c2_dot_J": list(topo.c2_dot_J) if topo.c2_dot_J is not None else None,
+        "volume": float(fs_volume(ir)),
+        "volume_exact": str(fs_volume(ir)),
+        "slices": [
+            {
+                "t": list(s.t),
+                "points": s.degree,
+                "plan": None if s.plan is None
+                else [[st.kind, st.factor, st.equation] for st in s.plan],
+            }
+            for s in ir.slices
+        ],
     }
 
 
@@ -115,5 +133,6 @@ def generate(ir: ManifoldIR) -> str:
         ],
         "kernels": [_kernel(k, ir) for k in (ir.equations, ir.jacobian, ir.fs_ambient)],
         "factor_sizes": repr(tuple(f.dim + 1 for f in ir.factors)),
+        "kahler": repr(tuple(float(t) for t in ir.kahler)),
     }
     return environment().get_template(TEMPLATE).render(**context)

@@ -157,9 +157,7 @@ def _assignments(t: tuple[int, ...], q: tuple[tuple[int, ...], ...]):
 def bezout_number(t: Sequence[int], q: Sequence[Sequence[int]]) -> int:
     """Multihomogeneous Bezout number: coeff of prod_a h_a^t_a in prod_k sum_a q_ak h_a."""
     t, q = _check_tq(t, q)
-    return sum(
-        math.prod(q[a][k] for k, a in enumerate(assign)) for assign in _assignments(t, q)
-    )
+    return sum(math.prod(q[a][k] for k, a in enumerate(assign)) for assign in _assignments(t, q))
 
 
 def multihomogeneous_start(t: Sequence[int], q: Sequence[Sequence[int]]) -> StartSystem:
@@ -195,64 +193,274 @@ def multihomogeneous_start(t: Sequence[int], q: Sequence[Sequence[int]]) -> Star
 
 
 # --------------------------------------------------------------------------------------
-# Small dense linear algebra on structure-of-arrays data
+# Static layout: affine charts and monomial tables (numpy, trace time)
 # --------------------------------------------------------------------------------------
 
 
-def _cabs1(z):
-    return jnp.abs(z.real) + jnp.abs(z.imag)
+@dataclass(frozen=True)
+class _Layout:
+    start: StartSystem
+    offs: tuple[int, ...]  # group a occupies x[offs[a]:offs[a+1]]
+    koffs: tuple[int, ...]  # its chart coordinates are u[koffs[a]:koffs[a+1]]
+    var_group: tuple[int, ...]  # group of every chart coordinate
+    qmax: tuple[int, ...]  # per group, max degree over the equations
+    terms: tuple[tuple[tuple[int, ...], ...], ...]  # per equation, exponent vectors
+    term_index: tuple[tuple[int, ...], ...]  # per equation, flat index into the grid
+
+    @property
+    def n_eqs(self) -> int:
+        return self.start.n_eqs
 
 
-def _solve_soa(mat: list[list[jax.Array]], rhs: list[list[jax.Array]]) -> list[list[jax.Array]]:
-    """Solve ``mat @ X = rhs`` for several right-hand sides, unrolled.
+def _layout(start: StartSystem) -> _Layout:
+    t, q = start.t, start.q
+    n_eq = start.n_eqs
+    koffs = tuple(int(v) for v in np.concatenate([[0], np.cumsum(t)]))
+    var_group = tuple(a for a, ta in enumerate(t) for _ in range(ta))
+    qmax = tuple(max(row) if row else 0 for row in q)
+    shape = [qmax[g] + 1 for g in var_group]
+    terms, index = [], []
+    for k in range(n_eq):
+        ek, ik = [], []
+        for e in itertools.product(*[range(n) for n in shape]):
+            if all(sum(e[koffs[a] : koffs[a + 1]]) <= q[a][k] for a in range(len(t))):
+                ek.append(tuple(e))
+                ik.append(int(np.ravel_multi_index(e, shape)) if shape else 0)
+        terms.append(tuple(ek))
+        index.append(tuple(ik))
+    return _Layout(start, start.offsets, koffs, var_group, qmax, tuple(terms), tuple(index))
 
-    ``mat[i][j]`` and ``rhs[r][i]`` are arrays of a common batch shape.  Gaussian elimination
-    with partial pivoting (by |re|+|im|), fully unrolled at trace time.  Returns
-    ``X[r][i]``.
-    """
+
+# --------------------------------------------------------------------------------------
+# Per-slice random data
+# --------------------------------------------------------------------------------------
+
+
+class _Slices(NamedTuple):
+    """Random data of the homotopies of a batch of slices (batch axis last where noted)."""
+
+    gamma: jax.Array  # (B,)
+    x0: jax.Array  # (B, N) chart origin, c_a . x0 = 1, |x0^(a)| = 1
+    frame: jax.Array  # (B, N, K) orthonormal basis of every chart (block diagonal)
+    alpha: jax.Array  # (R, B) start linear forms l_r(x0 + V u) = alpha_r + beta_r . u
+    beta: jax.Array  # (R, K, B)
+    coef: jax.Array  # (M, B) chart monomial coefficients of F (interpolation), or (0, B)
+
+
+def _cgauss(key, shape):
+    kr, ki = jax.random.split(key)
+    return (jax.random.normal(kr, shape) + 1j * jax.random.normal(ki, shape)) / np.sqrt(2)
+
+
+def _make_slices(key, system, params, lay: _Layout, interpolate: bool) -> _Slices:
+    start = lay.start
+    offs, koffs = lay.offs, lay.koffs
+    bsz = jax.tree_util.tree_leaves(params)[0].shape[0]
+    n, n_eq = offs[-1], lay.n_eqs
+    k_gamma, k_ell, k_frame = jax.random.split(key, 3)
+    g = _cgauss(k_gamma, (bsz,))
+    gamma = g / jnp.abs(g)
+    x0 = jnp.zeros((bsz, n), jnp.complex128)
+    frame = jnp.zeros((bsz, n, n_eq), jnp.complex128)
+    for a, ta in enumerate(start.t):
+        mat = _cgauss(jax.random.fold_in(k_frame, a), (bsz, ta + 1, ta + 1))
+        uni, _ = jnp.linalg.qr(mat)
+        x0 = x0.at[:, offs[a] : offs[a + 1]].set(uni[:, :, 0])
+        frame = frame.at[:, offs[a] : offs[a + 1], koffs[a] : koffs[a + 1]].set(uni[:, :, 1:])
+    ell = _cgauss(k_ell, (bsz, len(start.rows), n))
+    row_mask = np.zeros((len(start.rows), n))
+    for r, (a, _, _) in enumerate(start.rows):
+        row_mask[r, offs[a] : offs[a + 1]] = 1.0
+    ell = ell * row_mask
+    alpha = jnp.einsum("brn,bn->rb", ell, x0)
+    beta = jnp.einsum("brn,bnk->rkb", ell, frame)
+    # scale every affine form to unit coefficient norm
+    norm = jnp.sqrt(jnp.abs(alpha) ** 2 + jnp.sum(jnp.abs(beta) ** 2, axis=1))
+    alpha, beta = alpha / norm, beta / norm[:, None, :]
+    coef = jnp.zeros((0, bsz), jnp.complex128)
+    if interpolate:
+        coef = _interpolate(system, params, x0, frame, lay)
+        # divide every equation by its coefficient norm (balances F against G)
+        m = 0
+        for terms in lay.terms:
+            seg = coef[m : m + len(terms)]
+            nrm = jnp.sqrt(jnp.sum(jnp.abs(seg) ** 2, axis=0))
+            coef = coef.at[m : m + len(terms)].set(seg / nrm)
+            m += len(terms)
+    return _Slices(gamma, x0, frame, alpha, beta, coef)
+
+
+def _interpolate(system, params, x0, frame, lay: _Layout):
+    """Monomial coefficients of u -> F(x0 + V u) by a DFT on a grid of roots of unity."""
+    shape = [lay.qmax[g] + 1 for g in lay.var_group]
+    grid = np.array(list(itertools.product(*[range(n) for n in shape])), dtype=float)
+    grid = grid.reshape(-1, lay.n_eqs)
+    roots = np.exp(2j * np.pi * grid / np.array(shape, dtype=float))  # (G, K)
+    xg = x0[:, None, :] + jnp.einsum("bnk,gk->bgn", frame, roots)
+    vals = jax.vmap(jax.vmap(system, (0, None)))(xg, params)  # (B, G, K)
+    vals = vals.reshape((vals.shape[0], *shape, lay.n_eqs))
+    axes = tuple(range(1, 1 + len(shape)))
+    coefs = jnp.fft.fftn(vals, axes=axes) / max(1, int(np.prod(shape)))
+    coefs = coefs.reshape(coefs.shape[0], -1, lay.n_eqs)
+    parts = [coefs[:, np.asarray(idx, dtype=np.int64), k] for k, idx in enumerate(lay.term_index)]
+    return jnp.concatenate(parts, axis=1).T  # (M, B)
+
+
+def _start_points(sl: _Slices, lay: _Layout) -> jax.Array:
+    """Start solutions in chart coordinates, (K, d, B)."""
+    start = lay.start
+    parts = []
+    for a, ta in enumerate(start.t):
+        if ta == 0:
+            continue
+        ks = slice(lay.koffs[a], lay.koffs[a + 1])
+        van = start.vanishing[a]  # (d, ta)
+        mat = jnp.moveaxis(sl.beta[van][:, :, ks, :], -1, 0)  # (B, d, ta, ta)
+        rhs = -jnp.moveaxis(sl.alpha[van], -1, 0)  # (B, d, ta)
+        parts.append(jnp.linalg.solve(mat, rhs[..., None])[..., 0])
+    return jnp.transpose(jnp.concatenate(parts, -1), (2, 1, 0))
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation on structure-of-arrays data: every quantity is a list of (d, B) arrays
+# --------------------------------------------------------------------------------------
+
+
+def _prod(xs):
+    out = None
+    for v in xs:
+        out = v if out is None else out * v
+    return out
+
+
+def _add(acc, v):
+    return v if acc is None else acc + v
+
+
+def _eval_dense(u, sl: _View, lay: _Layout):
+    """F and dF/du from the interpolated chart coefficients."""
+    n_eq = lay.n_eqs
+    zero = jnp.zeros_like(u[0])
+    pw = {}
+    for i in range(n_eq):
+        pw[i, 1] = u[i]
+        for e in range(2, lay.qmax[lay.var_group[i]] + 1):
+            pw[i, e] = pw[i, e - 1] * u[i]
+    f_out, j_out = [], []
+    m = 0
+    for k in range(n_eq):
+        f, df = None, [None] * n_eq
+        for e in lay.terms[k]:
+            c = sl.coef[m]
+            m += 1
+            nz = [i for i in range(n_eq) if e[i] > 0]
+            f = _add(f, _prod([c] + [pw[i, e[i]] for i in nz]))
+            for i in nz:
+                fac = [c * e[i]] + [pw[i, e[i] - 1]] if e[i] > 1 else [c]
+                df[i] = _add(df[i], _prod(fac + [pw[j, e[j]] for j in nz if j != i]))
+        f_out.append(zero + f)
+        j_out.append([zero if v is None else zero + v for v in df])
+    return f_out, j_out
+
+
+def _eval_start(u, sl: _View, lay: _Layout):
+    """G and dG/du of the start system (products of affine forms in the chart)."""
+    rows = lay.start.rows
+    n_eq = lay.n_eqs
+    zero = jnp.zeros_like(u[0])
+    g_out, j_out = [], []
+    for k in range(n_eq):
+        rs = [r for r in range(len(rows)) if rows[r, 1] == k]
+        vs, grads = [], []
+        for r in rs:
+            a = int(rows[r, 0])
+            idx = range(lay.koffs[a], lay.koffs[a + 1])
+            lin = [sl.beta[r, i] * u[i] for i in idx]
+            vs.append(sl.alpha[r] + sum(lin) if lin else zero + sl.alpha[r])
+            grads.append({i: sl.beta[r, i] for i in idx})
+        pre = [None] * (len(vs) + 1)
+        suf = [None] * (len(vs) + 1)
+        for i in range(len(vs)):
+            pre[i + 1] = vs[i] if pre[i] is None else pre[i] * vs[i]
+            j = len(vs) - 1 - i
+            suf[j] = vs[j] if suf[j + 1] is None else vs[j] * suf[j + 1]
+        dg = [None] * n_eq
+        for r in range(len(vs)):
+            others = _prod([p for p in (pre[r], suf[r + 1]) if p is not None])
+            for i, b in grads[r].items():
+                dg[i] = _add(dg[i], b if others is None else b * others)
+        g_out.append(zero + pre[-1])
+        j_out.append([zero if v is None else zero + v for v in dg])
+    return g_out, j_out
+
+
+def _eval_direct(u, sl: _View, system, jac):
+    """F and dF/du by evaluating the user system (jacfwd) at every point."""
+
+    def one(u, p, x0, frame):
+        x = x0 + frame @ u
+        if jac is None:
+            jf, f = jax.jacfwd(lambda v: (system(v, p),) * 2, holomorphic=True, has_aux=True)(x)
+        else:
+            f, jf = system(x, p), jac(x, p)
+        return f, jf @ frame
+
+    n_eq = len(u)
+    shape = u[0].shape
+    flat = jnp.stack(u).reshape(n_eq, -1)
+    params, x0, frame = jax.tree_util.tree_map(
+        lambda v: v.reshape((flat.shape[1],) + v.shape[len(shape) :]), (sl.params, sl.x0, sl.frame)
+    )
+    f, jf = jax.vmap(one, (1, 0, 0, 0), (1, 2))(flat, params, x0, frame)
+    f = f.reshape((n_eq,) + shape)
+    jf = jf.reshape((n_eq, n_eq) + shape)
+    return [f[k] for k in range(n_eq)], [[jf[k, i] for i in range(n_eq)] for k in range(n_eq)]
+
+
+def _solve_small(mat, rhs):
+    """Solve ``mat @ X = rhs`` for SoA lists; closed form (Cramer) for K <= 3."""
     n = len(mat)
-    a = [list(row) for row in mat]
-    b = [list(col) for col in rhs]
-    for j in range(n):
-        for r in range(j + 1, n):
-            swap = _cabs1(a[r][j]) > _cabs1(a[j][j])
-            for c in range(j, n):
-                a[j][c], a[r][c] = (
-                    jnp.where(swap, a[r][c], a[j][c]),
-                    jnp.where(swap, a[j][c], a[r][c]),
-                )
-            for col in b:
-                col[j], col[r] = jnp.where(swap, col[r], col[j]), jnp.where(swap, col[j], col[r])
-        inv = 1.0 / a[j][j]
-        for r in range(j + 1, n):
-            f = a[r][j] * inv
-            for c in range(j + 1, n):
-                a[r][c] = a[r][c] - f * a[j][c]
-            for col in b:
-                col[r] = col[r] - f * col[j]
-        a[j] = [None] * (j + 1) + [a[j][c] * inv for c in range(j + 1, n)]
-        for col in b:
-            col[j] = col[j] * inv
-    for col in b:
-        for i in range(n - 1, -1, -1):
-            for c in range(i + 1, n):
-                col[i] = col[i] - a[i][c] * col[c]
-    return b
+    if n == 1:
+        inv = 1.0 / mat[0][0]
+        return [[col[0] * inv] for col in rhs]
+    if n == 2:
+        (a, b), (c, d) = mat
+        inv = 1.0 / (a * d - b * c)
+        return [[(d * x - b * y) * inv, (a * y - c * x) * inv] for x, y in rhs]
+    if n == 3:
+        a = mat
+        cof = [
+            [
+                a[(i + 1) % 3][(j + 1) % 3] * a[(i + 2) % 3][(j + 2) % 3]
+                - a[(i + 1) % 3][(j + 2) % 3] * a[(i + 2) % 3][(j + 1) % 3]
+                for j in range(3)
+            ]
+            for i in range(3)
+        ]
+        inv = 1.0 / (a[0][0] * cof[0][0] + a[0][1] * cof[0][1] + a[0][2] * cof[0][2])
+        return [
+            [(cof[0][i] * x + cof[1][i] * y + cof[2][i] * z) * inv for i in range(3)]
+            for x, y, z in rhs
+        ]
+    big = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in mat]), (0, 1), (-2, -1))
+    b = jnp.moveaxis(jnp.stack([jnp.stack(col) for col in rhs]), (0, 1), (-1, -2))
+    sol = jnp.linalg.solve(big, b)  # (..., n, r)
+    return [[sol[..., i, r] for i in range(n)] for r in range(len(rhs))]
 
 
 # --------------------------------------------------------------------------------------
-# Homotopy evaluation
+# Path tracking
 # --------------------------------------------------------------------------------------
 
 
 class Solutions(NamedTuple):
-    """Result of :func:`solve` (a pytree; fields have leading batch axis ``B``).
+    """Result of :func:`solve` (a pytree; every field has leading batch axis ``B``).
 
     Attributes:
         x: ``(B, d, N)`` solutions, each group scaled so its largest-modulus coordinate is 1.
         success: ``(B, d)`` bool, the path reached ``s = 1`` and the final Newton converged.
         ok: ``(B,)`` bool, all ``d`` paths succeeded and the endpoints are pairwise distinct.
-        steps: ``(B, d)`` int32, predictor-corrector iterations used (last attempt).
+        steps: ``(B, d)`` int32, predictor-corrector iterations of the path (last attempt).
         newton_err: ``(B, d)`` float, last relative Newton correction at ``s = 1``.
     """
 
@@ -263,235 +471,251 @@ class Solutions(NamedTuple):
     newton_err: jax.Array
 
 
-class _Slices(NamedTuple):
-    """Per-slice random data of the homotopy."""
+class _View(NamedTuple):
+    """Per-path view of the slice data; trailing axes broadcast against the path shape."""
 
-    gamma: jax.Array  # (B,)
-    ell: jax.Array  # (B, R, N) linear forms of the start system, embedded in C^N
-    patch: jax.Array  # (B, A, N) patch hyperplanes, embedded in C^N
-
-
-def _random_slices(key, batch: int, start: StartSystem) -> _Slices:
-    offs = start.offsets
-    n = offs[-1]
-    n_groups = len(start.t)
-    k1, k2, k3 = jax.random.split(key, 3)
-
-    def cgauss(k, shape):
-        kr, ki = jax.random.split(k)
-        return (jax.random.normal(kr, shape) + 1j * jax.random.normal(ki, shape)) / np.sqrt(2)
-
-    g = cgauss(k1, (batch,))
-    gamma = g / jnp.abs(g)
-    mask_ell = np.zeros((len(start.rows), n))
-    for r, (a, _, _) in enumerate(start.rows):
-        mask_ell[r, offs[a] : offs[a + 1]] = 1.0
-    mask_patch = np.zeros((n_groups, n))
-    for a in range(n_groups):
-        mask_patch[a, offs[a] : offs[a + 1]] = 1.0
-    ell = cgauss(k2, (batch, len(start.rows), n)) * mask_ell
-    patch = cgauss(k3, (batch, n_groups, n)) * mask_patch
-    return _Slices(gamma, ell, patch)
+    gamma: jax.Array  # (*path)
+    alpha: jax.Array  # (R, *path)
+    beta: jax.Array  # (R, K, *path)
+    coef: jax.Array  # (M, *path)
+    params: Any  # direct mode only: leaves (*path, ...)
+    x0: Any  # direct mode only: (*path, N)
+    frame: Any  # direct mode only: (*path, N, K)
 
 
-def _start_points(sl: _Slices, start: StartSystem) -> jax.Array:
-    """Solutions of the start system in the patches, ``(B, d, N)``."""
-    offs = start.offsets
-    parts = []
-    for a, ta in enumerate(start.t):
-        lo, hi = offs[a], offs[a + 1]
-        c = sl.patch[:, a, lo:hi]  # (B, ta+1)
-        if ta == 0:
-            parts.append(jnp.broadcast_to((1.0 / c)[:, None, :], (c.shape[0], start.n_paths, 1)))
-            continue
-        van = sl.ell[:, start.vanishing[a], lo:hi]  # (B, d, ta, ta+1)
-        cc = jnp.broadcast_to(c[:, None, None, :], van.shape[:2] + (1, ta + 1))
-        mat = jnp.concatenate([van, cc], axis=2)
-        rhs = jnp.zeros(mat.shape[:-1], mat.dtype).at[..., -1].set(1.0)
-        parts.append(jnp.linalg.solve(mat, rhs[..., None])[..., 0])
-    return jnp.concatenate(parts, axis=-1)
+def _full_view(sl: _Slices, params, d: int, direct: bool) -> _View:
+    """View for the full (d, B) path array (slice data broadcast over the d paths)."""
+    if direct:
+        params, x0, frame = jax.tree_util.tree_map(
+            lambda v: jnp.broadcast_to(v[None], (d,) + v.shape), (params, sl.x0, sl.frame)
+        )
+    else:
+        params = x0 = frame = None
+    return _View(
+        sl.gamma[None], sl.alpha[:, None], sl.beta[:, :, None], sl.coef[:, None], params, x0, frame
+    )
 
 
-def _make_eval(system, jac, start: StartSystem):
-    """Return ``ev(x, params, ell) -> (F, G, JF, JG)`` for one point (vmapped later)."""
-    n_eq = start.n_eqs
-    row_eq = start.rows[:, 1]
-    bounds = [int(v) for v in np.searchsorted(row_eq, np.arange(n_eq + 1))]
-
-    def gfun(x, ell):
-        v = ell @ x
-        out = []
-        for k in range(n_eq):
-            seg = v[bounds[k] : bounds[k + 1]]
-            out.append(jnp.prod(seg) if seg.shape[0] else jnp.ones((), v.dtype))
-        return jnp.stack(out) if out else jnp.zeros((0,), v.dtype)
-
-    def with_aux(f):
-        def g(x, *args):
-            y = f(x, *args)
-            return y, y
-
-        return g
-
-    def ev(x, params, ell):
-        jg, g = jax.jacfwd(with_aux(gfun), holomorphic=True, has_aux=True)(x, ell)
-        if jac is None:
-            jf, f = jax.jacfwd(with_aux(system), holomorphic=True, has_aux=True)(x, params)
-        else:
-            f, jf = system(x, params), jac(x, params)
-        return f, g, jf, jg
-
-    return ev
+def _gather_view(sl: _Slices, params, b: jax.Array, direct: bool) -> _View:
+    """View for paths of the slices ``b`` (flat path arrays)."""
+    if direct:
+        params, x0, frame = jax.tree_util.tree_map(lambda v: v[b], (params, sl.x0, sl.frame))
+    else:
+        params = x0 = frame = None
+    return _View(sl.gamma[b], sl.alpha[:, b], sl.beta[:, :, b], sl.coef[:, b], params, x0, frame)
 
 
-def _group_rel(dx, x, offs):
-    """max over groups of |dx^(a)|_inf / |x^(a)|_inf (|.| = |re|+|im|), shape x[..., 0]."""
+class _State(NamedTuple):
+    """Tracker state; per-path fields have the trailing path shape."""
+
+    u: jax.Array  # (K, *path) chart coordinates of the current point on the path
+    tan: jax.Array  # (K, *path) du/ds there
+    y: jax.Array  # (K, *path) point of the next evaluation
+    acc: jax.Array  # (K, *path) RK4 accumulator k1 + 2 k2 + 2 k3 + k4
+    s: jax.Array  # (*path) homotopy parameter of u
+    h: jax.Array  # (*path) step size proposal
+    hc: jax.Array  # (*path) step size of the current step
+    err: jax.Array  # (*path) squared relative predictor error (first Newton correction)
+    status: jax.Array  # (*path) int8: 0 active, 1 done, 2 failed
+    steps: jax.Array  # (*path) int32 predictor-corrector steps taken
+    phase: jax.Array  # () int32 micro-step: 0-2 RK4 stages, 3-4 Newton, 5 initial tangent
+
+
+def _rel_err2(du, u, lay: _Layout):
+    """max over groups of |du^(a)|^2 / (1 + |u^(a)|^2) (= relative error in x, squared)."""
     out = None
-    for a in range(len(offs) - 1):
-        lo, hi = offs[a], offs[a + 1]
-        r = jnp.max(_cabs1(dx[..., lo:hi]), -1) / jnp.max(_cabs1(x[..., lo:hi]), -1)
+    for a in range(len(lay.start.t)):
+        idx = range(lay.koffs[a], lay.koffs[a + 1])
+        if not idx:
+            continue
+        num = sum(jnp.real(du[i] * jnp.conj(du[i])) for i in idx)
+        den = 1.0 + sum(jnp.real(u[i] * jnp.conj(u[i])) for i in idx)
+        r = num / den
         out = r if out is None else jnp.maximum(out, r)
     return out
 
 
-class _State(NamedTuple):
-    x: jax.Array  # (B, d, N)
-    tan: jax.Array  # (B, d, N) dx/ds at (x, s)
-    s: jax.Array  # (B, d) float
-    h: jax.Array  # (B, d) float
-    status: jax.Array  # (B, d) int8: 0 active, 1 done, 2 failed
-    steps: jax.Array  # (B, d) int32
-    it: jax.Array  # () int32
+def _make_level(system, jac, lay: _Layout, opts: dict):
+    """Return ``run(state, view, stop) -> state``: the lockstep tracking loop.
 
+    Every loop iteration performs one evaluation + solve (a *micro-step*); five make an
+    RK4 predictor-corrector step, so the loop body holds a single copy of the homotopy.
+    The loop ends at a step boundary once at most ``stop`` paths are active.
+    """
+    n_eq = lay.n_eqs
+    tol2 = opts["tol"] ** 2
+    kappa2 = opts["contraction"] ** 2
 
-def _track(system, jac, start, params, sl: _Slices, opts: dict) -> Solutions:
-    offs = start.offsets
-    n = offs[-1]
-    n_eq = start.n_eqs
-    ev1 = _make_eval(system, jac, start)
-    # vmap over paths (params/ell shared), then over slices
-    ev = jax.vmap(jax.vmap(ev1, (0, None, None)), (0, 0, 0))
-    gamma = sl.gamma[:, None]  # (B, 1)
-    patch = sl.patch  # (B, A, N)
-    n_groups = len(start.t)
+    def hom(v: _View, y, s):
+        """Newton correction and tangent du/ds at (y, s)."""
+        if opts["interpolate"]:
+            f, jf = _eval_dense(y, v, lay)
+        else:
+            f, jf = _eval_direct(y, v, system, jac)
+        g, jg = _eval_start(y, v, lay)
+        gam = v.gamma
+        wg = (1.0 - s) * gam
+        jm = [[wg * jg[k][i] + s * jf[k][i] for i in range(n_eq)] for k in range(n_eq)]
+        rhs_newton = [-(wg * g[k] + s * f[k]) for k in range(n_eq)]
+        rhs_tangent = [gam * g[k] - f[k] for k in range(n_eq)]
+        newton, tangent = _solve_small(jm, [rhs_newton, rhs_tangent])
+        return jnp.stack(newton), jnp.stack(tangent)
 
-    def homotopy(x, s):
-        """Return SoA Jacobian rows, H, dH/ds (lists of (B, d) arrays)."""
-        f, g, jf, jg = ev(x, params, sl.ell)
-        sc = s.astype(x.dtype)
-        wg = (1.0 - sc) * gamma
-        hval = [wg * g[..., k] + sc * f[..., k] for k in range(n_eq)]
-        hs = [f[..., k] - gamma * g[..., k] for k in range(n_eq)]
-        jrows = [[wg * jg[..., k, i] + sc * jf[..., k, i] for i in range(n)] for k in range(n_eq)]
-        px = jnp.einsum("ban,bdn->bda", patch, x) - 1.0
-        for a in range(n_groups):
-            hval.append(px[..., a])
-            hs.append(jnp.zeros_like(px[..., a]))
-            jrows.append([jnp.broadcast_to(patch[:, None, a, i], x.shape[:2]) for i in range(n)])
-        return jrows, hval, hs
+    def begin_step(st: _State, u, tan, s, h) -> _State:
+        hc = jnp.minimum(h, 1.0 - s)
+        return st._replace(u=u, tan=tan, s=s, h=h, hc=hc, y=u + 0.5 * hc * tan, acc=tan)
 
-    def tangent(x, s):
-        jrows, _, hs = homotopy(x, s)
-        (v,) = _solve_soa(jrows, [[-u for u in hs]])
-        return jnp.stack(v, -1)
+    def stage0(st, newt, tang):  # tang = k2
+        return st._replace(acc=st.acc + 2.0 * tang, y=st.u + 0.5 * st.hc * tang)
 
-    def newton(x, s, with_tangent):
-        jrows, hval, hs = homotopy(x, s)
-        rhs = [[-u for u in hval]]
-        if with_tangent:
-            rhs.append([-u for u in hs])
-        sol = _solve_soa(jrows, rhs)
-        return [jnp.stack(v, -1) for v in sol]
+    def stage1(st, newt, tang):  # tang = k3
+        return st._replace(acc=st.acc + 2.0 * tang, y=st.u + st.hc * tang)
 
-    tol = opts["tol"]
-    kappa = opts["contraction"]
+    def stage2(st, newt, tang):  # tang = k4; y = RK4 prediction
+        acc = st.acc + tang
+        return st._replace(acc=acc, y=st.u + (st.hc / 6.0) * acc)
 
-    def body(st: _State) -> _State:
+    def newton1(st, newt, tang):
+        err = _rel_err2(list(newt), list(st.y), lay)
+        return st._replace(err=err, y=st.y + newt)
+
+    def newton2(st, newt, tang):
         active = st.status == 0
-        last = st.h >= 1.0 - st.s
-        h = jnp.where(last, 1.0 - st.s, st.h)
-        hx = h[..., None]
-        k1 = st.tan
-        k2 = tangent(st.x + 0.5 * hx * k1, st.s + 0.5 * h)
-        k3 = tangent(st.x + 0.5 * hx * k2, st.s + 0.5 * h)
-        k4 = tangent(st.x + hx * k3, st.s + h)
-        s1 = jnp.where(last, 1.0, st.s + h)
-        xp = st.x + (hx / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-        (d1,) = newton(xp, s1, False)
-        x1 = xp + d1
-        d2, tan1 = newton(x1, s1, True)
-        x2 = x1 + d2
-        err = _group_rel(d1, xp, offs)
-        n2 = _group_rel(d2, x1, offs)
-        finite = jnp.all(jnp.isfinite(x2.real) & jnp.isfinite(x2.imag), -1) & jnp.isfinite(err)
-        good = finite & (err <= tol) & ((n2 <= kappa * err) | (n2 <= 1e-13))
+        u2 = st.y + newt
+        n2 = _rel_err2(list(newt), list(st.y), lay)
+        err = st.err
+        finite = jnp.all(jnp.isfinite(u2.real) & jnp.isfinite(u2.imag), 0) & jnp.isfinite(err)
+        good = finite & (err <= tol2) & ((n2 <= kappa2 * err) | (n2 <= 1e-26))
         acc = active & good
-        ratio = 0.8 * (tol / jnp.maximum(err, 1e-300)) ** 0.2
-        h_acc = h * jnp.clip(ratio, 1.0, opts["max_growth"])
-        h_rej = h * jnp.where(finite, jnp.clip(ratio, 0.1, 0.5), 0.25)
-        h_new = jnp.where(acc, jnp.maximum(h_acc, st.h), jnp.where(active, h_rej, st.h))
-        s_new = jnp.where(acc, s1, st.s)
+        ratio = 0.8 * (tol2 / jnp.maximum(err, 1e-300)) ** 0.1
+        h_acc = jnp.maximum(st.hc * jnp.clip(ratio, 1.0, opts["max_growth"]), st.h)
+        h_rej = st.hc * jnp.where(finite, jnp.clip(ratio, 0.1, 0.5), 0.25)
+        h = jnp.where(acc, h_acc, jnp.where(active, h_rej, st.h))
+        s1 = jnp.where(st.hc >= 1.0 - st.s, 1.0, st.s + st.hc)
         steps = st.steps + active.astype(jnp.int32)
-        status = st.status
-        status = jnp.where(acc & (s_new >= 1.0), 1, status)
-        fail = active & ~acc & (h_new < opts["h_min"])
+        status = jnp.where(acc & (s1 >= 1.0), 1, st.status)
+        fail = active & ~acc & (h < opts["h_min"])
         fail = fail | ((status == 0) & (steps >= opts["max_steps"]))
         status = jnp.where(fail, 2, status).astype(jnp.int8)
-        accx = acc[..., None]
-        return _State(
-            x=jnp.where(accx, x2, st.x),
-            tan=jnp.where(accx, tan1, st.tan),
-            s=s_new,
-            h=h_new,
-            status=status,
-            steps=steps,
-            it=st.it + 1,
+        st = st._replace(status=status, steps=steps)
+        return begin_step(
+            st,
+            jnp.where(acc, u2, st.u),
+            jnp.where(acc, tang, st.tan),
+            jnp.where(acc, s1, st.s),
+            h,
         )
 
-    def cond(st: _State):
-        return jnp.any(st.status == 0) & (st.it < opts["max_steps"])
+    def initial(st, newt, tang):
+        return begin_step(st, st.u, tang, st.s, st.h)
 
-    x0 = _start_points(sl, start)
-    bsz, d = x0.shape[:2]
-    s0 = jnp.zeros((bsz, d))
+    branches = [stage0, stage1, stage2, newton1, newton2, initial]
+    s_frac = jnp.asarray([0.5, 0.5, 1.0, 1.0, 1.0, 0.0])
+
+    def run(st: _State, view: _View, stop: int) -> _State:
+        def body(st: _State) -> _State:
+            frac = s_frac[st.phase]
+            sig = jnp.where((frac == 1.0) & (st.hc >= 1.0 - st.s), 1.0, st.s + frac * st.hc)
+            newt, tang = hom(view, list(st.y), sig)
+            st = lax.switch(st.phase, branches, st, newt, tang)
+            return st._replace(phase=jnp.where(st.phase >= 4, 0, st.phase + 1))
+
+        def cond(st: _State):
+            return (st.phase != 0) | (jnp.sum(st.status == 0) > stop)
+
+        return lax.while_loop(cond, body, st)
+
+    return run
+
+
+def _track(system, jac, params, sl: _Slices, lay: _Layout, opts: dict) -> Solutions:
+    """Track all paths of all slices; compact the stragglers into smaller arrays."""
+    direct = not opts["interpolate"]
+    run = _make_level(system, jac, lay, opts)
+    u0 = _start_points(sl, lay)  # (K, d, B)
+    n_eq, d, bsz = u0.shape
+    zeros = jnp.zeros((d, bsz))
     st = _State(
-        x=x0,
-        tan=tangent(x0, s0),
-        s=s0,
-        h=jnp.full((bsz, d), opts["h0"]),
-        status=jnp.zeros((bsz, d), jnp.int8),
-        steps=jnp.zeros((bsz, d), jnp.int32),
-        it=jnp.zeros((), jnp.int32),
+        u=u0,
+        tan=jnp.zeros_like(u0),
+        y=u0,
+        acc=jnp.zeros_like(u0),
+        s=zeros,
+        h=jnp.full((d, bsz), opts["h0"]),
+        hc=zeros,
+        err=zeros,
+        status=jnp.zeros((d, bsz), jnp.int8),
+        steps=jnp.zeros((d, bsz), jnp.int32),
+        phase=jnp.asarray(5, jnp.int32),
     )
-    st = lax.while_loop(cond, body, st)
+    # level sizes: P, P/f, P/f^2, ... (static); each level runs until few paths remain
+    n_paths = d * bsz
+    sizes = [n_paths]
+    while len(sizes) < opts["levels"] and sizes[-1] // opts["compaction"] >= opts["min_level"]:
+        sizes.append(-(-sizes[-1] // opts["compaction"]))
+    st = run(st, _full_view(sl, params, d, direct), sizes[1] if len(sizes) > 1 else 0)
 
-    # final Newton polish on the target system
-    x = st.x
-    s1 = jnp.ones((bsz, d))
-    dx = jnp.zeros_like(x)
+    def take(v, idx):
+        return v[..., idx] if v.ndim else v
+
+    def put(parent, child, idx):
+        return parent.at[..., idx].set(child) if parent.ndim else parent
+
+    flat = jax.tree_util.tree_map(lambda v: v.reshape(v.shape[:-2] + (-1,)) if v.ndim else v, st)
+    stack = []
+    pid = jnp.arange(n_paths)
+    for lev in range(1, len(sizes)):
+        stop = sizes[lev + 1] if lev + 1 < len(sizes) else 0
+        idx = jnp.argsort(flat.status != 0, stable=True)[: sizes[lev]]  # active first
+        sub = jax.tree_util.tree_map(partial(take, idx=idx), flat)
+        sub = run(sub, _gather_view(sl, params, pid[idx] % bsz, direct), stop)
+        stack.append((flat, idx))
+        flat, pid = sub, pid[idx]
+    for parent, idx in reversed(stack):
+        flat = jax.tree_util.tree_map(partial(put, idx=idx), parent, flat)
+    st = jax.tree_util.tree_map(lambda v: v.reshape(v.shape[:-1] + (d, bsz)) if v.ndim else v, flat)
+    return _finish(system, jac, params, sl, lay, st, opts)
+
+
+def _finish(system, jac, params, sl: _Slices, lay: _Layout, st: _State, opts) -> Solutions:
+    """Newton polish on the exact target system, normalisation, failure flags."""
+
+    def newton_step(u, p, x0, frame):
+        x = x0 + frame @ u
+        if jac is None:
+            jf, f = jax.jacfwd(lambda v: (system(v, p),) * 2, holomorphic=True, has_aux=True)(x)
+        else:
+            f, jf = system(x, p), jac(x, p)
+        return -jnp.linalg.solve(jf @ frame, f)
+
+    step = jax.vmap(jax.vmap(newton_step, (0, None, None, None)), (0, 0, 0, 0))
+    u = jnp.transpose(st.u, (2, 1, 0))  # (B, d, K)
+    du = jnp.zeros_like(u)
     for _ in range(opts["polish_iters"]):
-        (dx,) = newton(x, s1, False)
-        x = x + dx
-    nerr = _group_rel(dx, x, offs)
-    finite = jnp.all(jnp.isfinite(x.real) & jnp.isfinite(x.imag), -1)
-    success = (st.status == 1) & finite & (nerr <= opts["final_tol"])
-    x = _normalise(x, offs)
-    distinct = _pairwise_distinct(x, offs, opts["dup_tol"])
-    ok = jnp.all(success, -1) & distinct
-    nerr = jnp.where(finite, nerr, jnp.inf)
-    return Solutions(x=x, success=success, ok=ok, steps=st.steps, newton_err=nerr)
+        du = step(u, params, sl.x0, sl.frame)
+        u = u + du
+    ul = jnp.moveaxis(u, -1, 0)
+    nerr = jnp.sqrt(_rel_err2(jnp.moveaxis(du, -1, 0), ul, lay))
+    x = sl.x0[:, None, :] + jnp.einsum("bnk,bdk->bdn", sl.frame, u)
+    finite = jnp.all(jnp.isfinite(x.real) & jnp.isfinite(x.imag), -1) & jnp.isfinite(nerr)
+    success = (st.status.T == 1) & finite & (nerr <= opts["final_tol"])
+    x = _normalise(x, lay.offs)
+    ok = jnp.all(success, -1) & _pairwise_distinct(x, lay.offs, opts["dup_tol"])
+    return Solutions(
+        x=x,
+        success=success,
+        ok=ok,
+        steps=st.steps.T,
+        newton_err=jnp.where(finite, nerr, jnp.inf),
+    )
 
 
 def _normalise(x, offs):
     parts = []
     for a in range(len(offs) - 1):
         xa = x[..., offs[a] : offs[a + 1]]
-        i = jnp.argmax(_cabs1(xa), axis=-1)
-        piv = jnp.take_along_axis(xa, i[..., None], axis=-1)
-        # divide by the exact largest-modulus coordinate (refine the |re|+|im| choice)
-        i = jnp.argmax(jnp.abs(xa / piv), axis=-1)
-        piv = jnp.take_along_axis(xa, i[..., None], axis=-1)
-        parts.append(xa / piv)
+        i = jnp.argmax(jnp.abs(xa), axis=-1)
+        parts.append(xa / jnp.take_along_axis(xa, i[..., None], axis=-1))
     return jnp.concatenate(parts, -1)
 
 
@@ -504,10 +728,9 @@ def _pairwise_distinct(x, offs, dup_tol):
     for a in range(len(offs) - 1):
         xa = x[..., offs[a] : offs[a + 1]]
         u = xa / jnp.linalg.norm(xa, axis=-1, keepdims=True)
-        ip = jnp.einsum("bin,bjn->bij", u, jnp.conj(u))  # <u_i, u_j>
+        ip = jnp.einsum("bin,bjn->bij", u, jnp.conj(u))
         ph = ip / jnp.maximum(jnp.abs(ip), 1e-300)
-        # | u_i - phase * u_j |, phase aligning u_j with u_i
-        diff = u[:, :, None, :] - ph[..., None] * u[:, None, :, :]
+        diff = u[:, :, None, :] - ph[..., None] * u[:, None, :, :]  # |u_i - phase u_j|
         da = jnp.linalg.norm(diff, axis=-1)
         dist = da if dist is None else jnp.maximum(dist, da)
     dist = dist + jnp.eye(d) * 1e300
@@ -518,13 +741,17 @@ def _pairwise_distinct(x, offs, dup_tol):
 # Public API
 # --------------------------------------------------------------------------------------
 
-_DEFAULTS = dict(
+DEFAULT_OPTIONS = dict(
+    interpolate=True,
     tol=1e-6,
     contraction=0.1,
     h0=0.05,
     h_min=1e-10,
     max_growth=3.0,
     max_steps=400,
+    levels=4,
+    compaction=8,
+    min_level=64,
     polish_iters=3,
     final_tol=1e-10,
     dup_tol=1e-7,
@@ -551,14 +778,15 @@ def solve(
         t: projective dimension of every variable group (``K = sum(t)``).
         q: ``q[a][k]`` = degree of equation ``k`` in group ``a``.
         params: pytree, every leaf with leading batch axis ``B``.
-        key: PRNG key (start systems, patches and gamma are drawn from it).
+        key: PRNG key (start systems, charts and gamma are drawn from it).
         jac: optional ``jac(x, p) -> (K, N)``; default ``jax.jacfwd(holomorphic=True)``.
         retries: rounds of re-solving failed slices whole with new random data.
         retry_fraction: at most ``ceil(retry_fraction * B)`` slices are re-solved per round
             (static shapes); further failed slices stay ``ok=False``.
-        **options: tracking options, defaults in ``_DEFAULTS``: ``tol`` (predictor relative
-            error), ``contraction``, ``h0``, ``h_min``, ``max_growth``, ``max_steps``,
-            ``polish_iters``, ``final_tol``, ``dup_tol``.
+        **options: see ``DEFAULT_OPTIONS``: ``interpolate`` (track with the interpolated
+            chart polynomial instead of calling ``system`` at every step), ``tol`` (relative
+            RK4 error per step), ``contraction``, ``h0``, ``h_min``, ``max_growth``,
+            ``max_steps``, ``polish_iters``, ``final_tol``, ``dup_tol``.
 
     Returns:
         :class:`Solutions` with ``x`` of shape ``(B, d, N)``.  Jit-compatible; deterministic
@@ -566,34 +794,39 @@ def solve(
     """
     if not jax.config.jax_enable_x64:
         raise RuntimeError("cygen.homotopy needs complex128: enable jax_enable_x64")
-    unknown = set(options) - set(_DEFAULTS)
+    unknown = set(options) - set(DEFAULT_OPTIONS)
     if unknown:
         raise TypeError(f"unknown options: {sorted(unknown)}")
-    opts = {**_DEFAULTS, **options}
+    opts = {**DEFAULT_OPTIONS, **options}
     start = multihomogeneous_start(t, q)
     if start.n_paths == 0:
         raise ValueError(f"the system with t={t}, q={q} has no isolated solutions")
+    if start.n_eqs == 0:
+        raise ValueError("need at least one equation (sum(t) > 0)")
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves:
         raise ValueError("params must contain at least one array with a leading batch axis")
     bsz = leaves[0].shape[0]
+    lay = _layout(start)
     keys = jax.random.split(key, retries + 1)
-    res = _track(system, jac, start, params, _random_slices(keys[0], bsz, start), opts)
+
+    def attempt(k, p):
+        sl = _make_slices(k, system, p, lay, opts["interpolate"])
+        return _track(system, jac, p, sl, lay, opts)
+
+    res = attempt(keys[0], params)
     m = min(bsz, max(1, math.ceil(retry_fraction * bsz)))
     for r in range(retries):
-        res = _retry(system, jac, start, params, res, keys[r + 1], m, opts)
+        res = _retry(attempt, params, res, keys[r + 1], m)
     return res
 
 
-def _retry(system, jac, start, params, res: Solutions, key, m: int, opts) -> Solutions:
+def _retry(attempt, params, res: Solutions, key, m: int) -> Solutions:
     """Re-solve up to ``m`` failed slices whole with new random data; merge the results."""
-    bsz = res.ok.shape[0]
-    # indices of failed slices first (stable), padded with ok ones (results ignored)
-    order = jnp.argsort(res.ok.astype(jnp.int32), stable=True)[:m]
-    sub_params = jax.tree_util.tree_map(lambda p: p[order], params)
+    order = jnp.argsort(res.ok.astype(jnp.int32), stable=True)[:m]  # failed slices first
 
     def run(_):
-        sub = _track(system, jac, start, sub_params, _random_slices(key, m, start), opts)
+        sub = attempt(key, jax.tree_util.tree_map(lambda p: p[order], params))
         take = ~res.ok[order] & sub.ok
         out = []
         for old, new in zip(res, sub, strict=True):
@@ -601,7 +834,7 @@ def _retry(system, jac, start, params, res: Solutions, key, m: int, opts) -> Sol
             out.append(old.at[order].set(jnp.where(sel, new, old[order])))
         return Solutions(*out)
 
-    return lax.cond(jnp.all(res.ok), lambda _: res, run, None) if bsz else res
+    return lax.cond(jnp.all(res.ok), lambda _: res, run, None)
 
 
 def make_solver(system, t, q, *, jac=None, **options) -> Callable[[Any, jax.Array], Solutions]:

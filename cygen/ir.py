@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from cygen.slices import SliceType
 from cygen.topology import Topology
 
 
@@ -88,6 +89,7 @@ class ManifoldIR:
     fs_ambient: Kernel
     charts: Charts
     topology: Topology
+    slices: tuple[SliceType, ...]
 
     @property
     def n_ambient(self) -> int:
@@ -110,6 +112,7 @@ def describe(ir: ManifoldIR) -> str:
         f"  kahler: {', '.join(map(str, ir.kahler))}",
         f"  euler: {ir.topology.euler}",
         f"  intersections: {dict(ir.topology.intersections)}",
+        f"  slices (t, points): {[(s.t, s.degree) for s in ir.slices]}",
         f"  charts: {len(ir.charts.charts)} "
         f"({len(ir.charts.dependent_sets)} admissible dependent sets)",
     ]

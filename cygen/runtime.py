@@ -34,6 +34,7 @@ class Geometry(NamedTuple):
     jacobian: Callable[[jax.Array], jax.Array]  # (N,) -> (K, N)
     fs_ambient: Callable[[jax.Array], jax.Array]  # (N,) -> (N, N)
     factor_sizes: tuple[int, ...]  # n_a + 1 for each factor
+    kahler: tuple[float, ...]  # Kähler moduli t_a of the FS reference
     affine: np.ndarray  # (n_charts, m) global indices
     dependent: np.ndarray  # (n_charts, K)
     free: np.ndarray  # (n_charts, dim)
@@ -63,6 +64,23 @@ def det(m: jax.Array) -> jax.Array:
             + m[..., 0, 2] * (m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0])
         )
     return jnp.linalg.det(m)
+
+
+def solve_small(m: jax.Array, rhs: jax.Array) -> jax.Array:
+    """m^{-1} rhs for a small (K, K) matrix; closed forms (adjugate) for K <= 3."""
+    k = m.shape[-1]
+    if k == 1:
+        return rhs / m[0, 0]
+    if k > 3:
+        return jnp.linalg.solve(m, rhs)
+    if k == 2:
+        adj = jnp.array([[m[1, 1], -m[0, 1]], [-m[1, 0], m[0, 0]]])
+    else:
+        c = [[m[(i + 1) % 3, (j + 1) % 3] * m[(i + 2) % 3, (j + 2) % 3]
+              - m[(i + 1) % 3, (j + 2) % 3] * m[(i + 2) % 3, (j + 1) % 3] for j in range(3)]
+             for i in range(3)]
+        adj = jnp.array(c).T
+    return adj @ rhs / det(m)
 
 
 def _affine_locals(geo: Geometry, z: jax.Array) -> list[jax.Array]:
@@ -100,12 +118,27 @@ def chart_point(geo: Geometry, z: jax.Array, chart) -> jax.Array:
     return z / z[affine][jnp.asarray(geo.factor_of)]
 
 
-def _dependent_solve(geo: Geometry, zc: jax.Array, chart) -> tuple[jax.Array, jax.Array]:
-    """(minor, X) with minor = dp/dz_dep and X = minor^{-1} dp/dz_free at ``zc``."""
+class Frame(NamedTuple):
+    """A point in a chart's affine frame with the derivatives every quantity shares."""
+
+    zc: jax.Array  # (N,) the point with the chart's affine coordinates set to 1
+    jac: jax.Array  # (K, N) dp/dz at zc
+    minor: jax.Array  # (K, K) dp/dz_dep
+    pullback: jax.Array  # (dim, N) dZ/du
+
+
+def frame(geo: Geometry, z: jax.Array, chart) -> Frame:
+    """Chart frame of ``z``: the implicit function theorem gives dz_dep/du = -minor^{-1} J_free."""
+    n = len(geo.factor_of)
+    zc = chart_point(geo, z, chart)
     jac = geo.jacobian(zc)
-    minor = jac[:, jnp.asarray(geo.dependent)[chart]]
-    rhs = jac[:, jnp.asarray(geo.free)[chart]]
-    return minor, jnp.linalg.solve(minor, rhs)
+    dep = jnp.asarray(geo.dependent)[chart]
+    free = jnp.asarray(geo.free)[chart]
+    minor = jac[:, dep]
+    x = solve_small(minor, jac[:, free])
+    e_free = jax.nn.one_hot(free, n, dtype=z.dtype)
+    e_dep = jax.nn.one_hot(dep, n, dtype=z.dtype)
+    return Frame(zc, jac, minor, e_free - x.T @ e_dep)
 
 
 def omega_sq(geo: Geometry, z: jax.Array, chart) -> jax.Array:
@@ -117,19 +150,13 @@ def omega_sq(geo: Geometry, z: jax.Array, chart) -> jax.Array:
 
 def pullback(geo: Geometry, z: jax.Array, chart) -> jax.Array:
     """P[i, m] = dZ_m / du_i (dim x N); dependent rows from the implicit function theorem."""
-    n = len(geo.factor_of)
-    zc = chart_point(geo, z, chart)
-    _, x = _dependent_solve(geo, zc, chart)
-    e_free = jax.nn.one_hot(jnp.asarray(geo.free)[chart], n, dtype=z.dtype)
-    e_dep = jax.nn.one_hot(jnp.asarray(geo.dependent)[chart], n, dtype=z.dtype)
-    return e_free - x.T @ e_dep
+    return frame(geo, z, chart).pullback
 
 
 def fs_metric(geo: Geometry, z: jax.Array, chart) -> jax.Array:
     """The Fubini-Study metric g_{i jbar} in the chart's local coordinates (Hermitian)."""
-    zc = chart_point(geo, z, chart)
-    p = pullback(geo, z, chart)
-    return p @ geo.fs_ambient(zc) @ p.conj().T
+    f = frame(geo, z, chart)
+    return f.pullback @ geo.fs_ambient(f.zc) @ f.pullback.conj().T
 
 
 def transition(geo: Geometry, z: jax.Array, chart_a, chart_b) -> jax.Array:

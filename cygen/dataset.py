@@ -1,0 +1,107 @@
+"""Point datasets: in memory (:class:`Dataset`) and streamed to ``.npz`` (:class:`NpzWriter`).
+
+An ``.npz`` holds ``points`` (n, N) complex128 (normalised), ``weights``,
+``omega_sq`` (float64), ``chart`` (int32) and ``metadata`` (a JSON string:
+source hash, parameters, seed, measure, slice types).  Files are written to a
+temporary name and renamed, so a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cygen.errors import CygenError
+
+FIELDS = {"points": np.complex128, "weights": np.float64, "omega_sq": np.float64,
+          "chart": np.int32}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Sampled points with their Monte-Carlo weights: mean(w f) ~ int_X f |Omega|^2."""
+
+    points: np.ndarray
+    weights: np.ndarray
+    omega_sq: np.ndarray
+    chart: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an ``.npz`` atomically."""
+        with NpzWriter(path, len(self), self.points.shape[1]) as writer:
+            writer.write({name: getattr(self, name) for name in FIELDS})
+            writer.metadata = self.metadata
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Dataset:
+        with np.load(path) as data:
+            meta = json.loads(str(data["metadata"])) if "metadata" in data else {}
+            return cls(*(np.asarray(data[name]) for name in FIELDS), metadata=meta)
+
+
+class NpzWriter:
+    """Streams chunks of a known total length into an ``.npz`` without holding it all.
+
+    Each field goes to a memory-mapped ``.npy`` in a temporary directory beside the
+    target; on success the members are zipped into ``<target>.tmp`` and renamed.
+    """
+
+    def __init__(self, path: str | os.PathLike, n: int, n_ambient: int) -> None:
+        self.path = Path(path)
+        self.n = n
+        self.filled = 0
+        self.metadata: dict = {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        except OSError as exc:
+            raise CygenError(f"cannot write {self.path}: {exc}") from None
+        shapes = {"points": (n, n_ambient)}
+        self._arrays = {
+            name: np.lib.format.open_memmap(self._dir / f"{name}.npy", mode="w+", dtype=dtype,
+                                            shape=shapes.get(name, (n,)))
+            for name, dtype in FIELDS.items()
+        }
+
+    def write(self, chunk: dict[str, np.ndarray]) -> int:
+        """Append up to the remaining length from ``chunk``; returns how many were taken."""
+        take = min(self.n - self.filled, len(chunk["weights"]))
+        for name, array in self._arrays.items():
+            array[self.filled : self.filled + take] = chunk[name][:take]
+        self.filled += take
+        return take
+
+    def __enter__(self) -> NpzWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._finish()
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _finish(self) -> None:
+        if self.filled != self.n:
+            raise CygenError(f"internal error: wrote {self.filled} of {self.n} points")
+        for array in self._arrays.values():
+            array.flush()
+        tmp = self._dir / "out.npz"
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name in FIELDS:
+                zf.write(self._dir / f"{name}.npy", f"{name}.npy")
+            with zf.open("metadata.npy", "w") as fh:
+                np.lib.format.write_array(fh, np.asarray(json.dumps(self.metadata, sort_keys=True)))
+        os.replace(tmp, self.path)
