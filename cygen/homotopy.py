@@ -240,85 +240,97 @@ class _Slices(NamedTuple):
     """Random data of the homotopies of a batch of slices (batch axis last where noted)."""
 
     gamma: jax.Array  # (B,)
-    x0: jax.Array  # (B, N) chart origin, c_a . x0 = 1, |x0^(a)| = 1
-    frame: jax.Array  # (B, N, K) orthonormal basis of every chart (block diagonal)
+    x0: jax.Array  # (B, N) chart origins: |x0^(a)| = 1
+    frame: jax.Array  # (B, N, K) orthonormal chart bases, orthogonal to x0 (block diagonal)
     alpha: jax.Array  # (R, B) start linear forms l_r(x0 + V u) = alpha_r + beta_r . u
     beta: jax.Array  # (R, K, B)
     coef: jax.Array  # (M, B) chart monomial coefficients of F (interpolation), or (0, B)
 
 
-def _cgauss(key, shape):
-    kr, ki = jax.random.split(key)
-    return (jax.random.normal(kr, shape) + 1j * jax.random.normal(ki, shape)) / np.sqrt(2)
+class _View(NamedTuple):
+    """Slice data per path (lane); trailing axis = lanes, except params/x0/frame (leading)."""
+
+    gamma: jax.Array  # (L,)
+    alpha: jax.Array  # (R, L)
+    beta: jax.Array  # (R, K, L)
+    coef: jax.Array  # (M, L)
+    params: Any  # direct mode only: leaves (L, ...)
+    x0: Any  # direct mode only: (L, N)
+    frame: Any  # direct mode only: (L, N, K)
 
 
 def _make_slices(key, system, params, lay: _Layout, interpolate: bool) -> _Slices:
     start = lay.start
     offs, koffs = lay.offs, lay.koffs
     bsz = jax.tree_util.tree_leaves(params)[0].shape[0]
-    n, n_eq = offs[-1], lay.n_eqs
-    k_gamma, k_ell, k_frame = jax.random.split(key, 3)
-    g = _cgauss(k_gamma, (bsz,))
-    gamma = g / jnp.abs(g)
+    n, n_eq, n_rows = offs[-1], lay.n_eqs, len(start.rows)
+    # a single draw keeps the compiled program small
+    z = jax.random.normal(key, (2, bsz, 1 + n_rows * n + n))
+    z = (z[0] + 1j * z[1]) / np.sqrt(2)
+    gamma = z[:, 0] / jnp.abs(z[:, 0])
+    ell = z[:, 1 : 1 + n_rows * n].reshape(bsz, n_rows, n)
+    hv = z[:, 1 + n_rows * n :]  # Householder vectors: frame_a = I - 2 v v^H / |v|^2
     x0 = jnp.zeros((bsz, n), jnp.complex128)
     frame = jnp.zeros((bsz, n, n_eq), jnp.complex128)
     for a, ta in enumerate(start.t):
-        mat = _cgauss(jax.random.fold_in(k_frame, a), (bsz, ta + 1, ta + 1))
-        uni, _ = jnp.linalg.qr(mat)
+        v = hv[:, offs[a] : offs[a + 1]]
+        uni = (
+            jnp.eye(ta + 1)
+            - 2.0
+            * v[:, :, None]
+            * jnp.conj(v[:, None, :])
+            / jnp.sum(jnp.abs(v) ** 2, -1)[:, None, None]
+        )
         x0 = x0.at[:, offs[a] : offs[a + 1]].set(uni[:, :, 0])
         frame = frame.at[:, offs[a] : offs[a + 1], koffs[a] : koffs[a + 1]].set(uni[:, :, 1:])
-    ell = _cgauss(k_ell, (bsz, len(start.rows), n))
-    row_mask = np.zeros((len(start.rows), n))
+    row_mask = np.zeros((n_rows, n))
     for r, (a, _, _) in enumerate(start.rows):
         row_mask[r, offs[a] : offs[a + 1]] = 1.0
     ell = ell * row_mask
     alpha = jnp.einsum("brn,bn->rb", ell, x0)
     beta = jnp.einsum("brn,bnk->rkb", ell, frame)
-    # scale every affine form to unit coefficient norm
+    # every affine form scaled to unit coefficient norm
     norm = jnp.sqrt(jnp.abs(alpha) ** 2 + jnp.sum(jnp.abs(beta) ** 2, axis=1))
     alpha, beta = alpha / norm, beta / norm[:, None, :]
     coef = jnp.zeros((0, bsz), jnp.complex128)
     if interpolate:
         coef = _interpolate(system, params, x0, frame, lay)
-        # divide every equation by its coefficient norm (balances F against G)
-        m = 0
-        for terms in lay.terms:
-            seg = coef[m : m + len(terms)]
-            nrm = jnp.sqrt(jnp.sum(jnp.abs(seg) ** 2, axis=0))
-            coef = coef.at[m : m + len(terms)].set(seg / nrm)
-            m += len(terms)
     return _Slices(gamma, x0, frame, alpha, beta, coef)
 
 
 def _interpolate(system, params, x0, frame, lay: _Layout):
-    """Monomial coefficients of u -> F(x0 + V u) by a DFT on a grid of roots of unity."""
+    """Monomial coefficients of u -> F(x0 + V u) by a DFT on a grid of roots of unity.
+
+    Every equation is divided by the norm of its coefficient vector (balances F against
+    the start system G; the solutions do not change).
+    """
     shape = [lay.qmax[g] + 1 for g in lay.var_group]
-    grid = np.array(list(itertools.product(*[range(n) for n in shape])), dtype=float)
-    grid = grid.reshape(-1, lay.n_eqs)
-    roots = np.exp(2j * np.pi * grid / np.array(shape, dtype=float))  # (G, K)
+    grid = np.array(list(itertools.product(*[range(m) for m in shape])), dtype=float)
+    roots = np.exp(2j * np.pi * grid.reshape(-1, lay.n_eqs) / np.array(shape, dtype=float))
     xg = x0[:, None, :] + jnp.einsum("bnk,gk->bgn", frame, roots)
     vals = jax.vmap(jax.vmap(system, (0, None)))(xg, params)  # (B, G, K)
     vals = vals.reshape((vals.shape[0], *shape, lay.n_eqs))
-    axes = tuple(range(1, 1 + len(shape)))
-    coefs = jnp.fft.fftn(vals, axes=axes) / max(1, int(np.prod(shape)))
+    coefs = jnp.fft.fftn(vals, axes=tuple(range(1, 1 + len(shape)))) / max(1, math.prod(shape))
     coefs = coefs.reshape(coefs.shape[0], -1, lay.n_eqs)
-    parts = [coefs[:, np.asarray(idx, dtype=np.int64), k] for k, idx in enumerate(lay.term_index)]
+    parts = []
+    for k, idx in enumerate(lay.term_index):
+        c = coefs[:, np.asarray(idx, dtype=np.int64), k]
+        parts.append(c / jnp.sqrt(jnp.sum(jnp.abs(c) ** 2, -1, keepdims=True)))
     return jnp.concatenate(parts, axis=1).T  # (M, B)
 
 
-def _start_points(sl: _Slices, lay: _Layout) -> jax.Array:
-    """Start solutions in chart coordinates, (K, d, B)."""
+def _start_points(sl: _Slices, lay: _Layout) -> tuple[jax.Array, ...]:
+    """Start solutions in chart coordinates: K arrays of shape (B * d,), path p = b * d + j."""
     start = lay.start
-    parts = []
+    u = []
     for a, ta in enumerate(start.t):
-        if ta == 0:
-            continue
-        ks = slice(lay.koffs[a], lay.koffs[a + 1])
         van = start.vanishing[a]  # (d, ta)
-        mat = jnp.moveaxis(sl.beta[van][:, :, ks, :], -1, 0)  # (B, d, ta, ta)
-        rhs = -jnp.moveaxis(sl.alpha[van], -1, 0)  # (B, d, ta)
-        parts.append(jnp.linalg.solve(mat, rhs[..., None])[..., 0])
-    return jnp.transpose(jnp.concatenate(parts, -1), (2, 1, 0))
+        k0 = lay.koffs[a]
+        mat = [[sl.beta[van[:, i], k0 + j].T for j in range(ta)] for i in range(ta)]
+        rhs = [[-sl.alpha[van[:, i]].T for i in range(ta)]]
+        if ta:
+            u.extend(v.reshape(-1) for v in _solve_small(mat, rhs)[0])  # (B, d) -> (P,)
+    return tuple(u)
 
 
 # --------------------------------------------------------------------------------------
@@ -460,7 +472,7 @@ class Solutions(NamedTuple):
         x: ``(B, d, N)`` solutions, each group scaled so its largest-modulus coordinate is 1.
         success: ``(B, d)`` bool, the path reached ``s = 1`` and the final Newton converged.
         ok: ``(B,)`` bool, all ``d`` paths succeeded and the endpoints are pairwise distinct.
-        steps: ``(B, d)`` int32, predictor-corrector iterations of the path (last attempt).
+        steps: ``(B, d)`` int32, predictor-corrector steps of the path (last attempt).
         newton_err: ``(B, d)`` float, last relative Newton correction at ``s = 1``.
     """
 
@@ -471,54 +483,35 @@ class Solutions(NamedTuple):
     newton_err: jax.Array
 
 
-class _View(NamedTuple):
-    """Per-path view of the slice data; trailing axes broadcast against the path shape."""
-
-    gamma: jax.Array  # (*path)
-    alpha: jax.Array  # (R, *path)
-    beta: jax.Array  # (R, K, *path)
-    coef: jax.Array  # (M, *path)
-    params: Any  # direct mode only: leaves (*path, ...)
-    x0: Any  # direct mode only: (*path, N)
-    frame: Any  # direct mode only: (*path, N, K)
+# lane status codes
+_ACTIVE, _DONE, _FAILED, _IDLE = 0, 1, 2, 3
 
 
-def _full_view(sl: _Slices, params, d: int, direct: bool) -> _View:
-    """View for the full (d, B) path array (slice data broadcast over the d paths)."""
-    if direct:
-        params, x0, frame = jax.tree_util.tree_map(
-            lambda v: jnp.broadcast_to(v[None], (d,) + v.shape), (params, sl.x0, sl.frame)
-        )
-    else:
-        params = x0 = frame = None
-    return _View(
-        sl.gamma[None], sl.alpha[:, None], sl.beta[:, :, None], sl.coef[:, None], params, x0, frame
-    )
+class _Lanes(NamedTuple):
+    """Tracker lanes (one path each); per-lane arrays have shape (L,)."""
+
+    u: tuple  # K arrays: chart coordinates of the current point on the path
+    tan: tuple  # K arrays: du/ds there
+    y: tuple  # K arrays: point of the next evaluation
+    acc: tuple  # K arrays: RK4 accumulator k1 + 2 k2 + 2 k3 + k4
+    s: jax.Array  # homotopy parameter of u
+    h: jax.Array  # step size proposal
+    hc: jax.Array  # step size of the current step
+    err: jax.Array  # squared relative predictor error (first Newton correction)
+    status: jax.Array  # int8 _ACTIVE/_DONE/_FAILED/_IDLE
+    fresh: jax.Array  # bool: newly loaded, the first (zero-length) step computes the tangent
+    steps: jax.Array  # int32 predictor-corrector steps
+    pid: jax.Array  # int32 path index (P when idle)
+    view: _View
 
 
-def _gather_view(sl: _Slices, params, b: jax.Array, direct: bool) -> _View:
-    """View for paths of the slices ``b`` (flat path arrays)."""
-    if direct:
-        params, x0, frame = jax.tree_util.tree_map(lambda v: v[b], (params, sl.x0, sl.frame))
-    else:
-        params = x0 = frame = None
-    return _View(sl.gamma[b], sl.alpha[:, b], sl.beta[:, :, b], sl.coef[:, b], params, x0, frame)
-
-
-class _State(NamedTuple):
-    """Tracker state; per-path fields have the trailing path shape."""
-
-    u: jax.Array  # (K, *path) chart coordinates of the current point on the path
-    tan: jax.Array  # (K, *path) du/ds there
-    y: jax.Array  # (K, *path) point of the next evaluation
-    acc: jax.Array  # (K, *path) RK4 accumulator k1 + 2 k2 + 2 k3 + k4
-    s: jax.Array  # (*path) homotopy parameter of u
-    h: jax.Array  # (*path) step size proposal
-    hc: jax.Array  # (*path) step size of the current step
-    err: jax.Array  # (*path) squared relative predictor error (first Newton correction)
-    status: jax.Array  # (*path) int8: 0 active, 1 done, 2 failed
-    steps: jax.Array  # (*path) int32 predictor-corrector steps taken
-    phase: jax.Array  # () int32 micro-step: 0-2 RK4 stages, 3-4 Newton, 5 initial tangent
+class _Carry(NamedTuple):
+    lanes: _Lanes
+    next: jax.Array  # () int32 next path of the queue to load
+    out_u: tuple  # K arrays (P,)
+    out_status: jax.Array  # (P,) int8
+    out_steps: jax.Array  # (P,) int32
+    phase: jax.Array  # () int32 micro-step: 0-2 RK4 stages, 3-4 Newton corrections
 
 
 def _rel_err2(du, u, lay: _Layout):
@@ -535,177 +528,264 @@ def _rel_err2(du, u, lay: _Layout):
     return out
 
 
-def _make_level(system, jac, lay: _Layout, opts: dict):
-    """Return ``run(state, view, stop) -> state``: the lockstep tracking loop.
+def _take_lanes(ln: _Lanes, idx) -> _Lanes:
+    def last(v):
+        return v[..., idx]
 
-    Every loop iteration performs one evaluation + solve (a *micro-step*); five make an
-    RK4 predictor-corrector step, so the loop body holds a single copy of the homotopy.
-    The loop ends at a step boundary once at most ``stop`` paths are active.
+    def first(v):
+        return v[idx]
+
+    v = ln.view
+    view = _View(
+        *map(last, (v.gamma, v.alpha, v.beta, v.coef)),
+        *jax.tree_util.tree_map(first, (v.params, v.x0, v.frame)),
+    )
+    return jax.tree_util.tree_map(last, ln._replace(view=None))._replace(view=view)
+
+
+def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: dict):
+    """Return ``run(carry, stop) -> carry``, the lockstep tracking loop over lanes.
+
+    Every loop iteration performs one homotopy evaluation + linear solve for all lanes (a
+    *micro-step*); five make an RK4 predictor / 2-Newton corrector step, so the loop body
+    holds a single copy of the homotopy.  At step boundaries finished lanes write their
+    path to the output and are refilled from the queue of start points.  The loop stops
+    at a step boundary when the queue is empty and at most ``stop`` lanes are active.
     """
     n_eq = lay.n_eqs
     tol2 = opts["tol"] ** 2
     kappa2 = opts["contraction"] ** 2
+    direct = not opts["interpolate"]
+    u0 = _start_points(sl, lay)
+    n_paths = u0[0].shape[0]
 
     def hom(v: _View, y, s):
         """Newton correction and tangent du/ds at (y, s)."""
-        if opts["interpolate"]:
-            f, jf = _eval_dense(y, v, lay)
-        else:
-            f, jf = _eval_direct(y, v, system, jac)
+        f, jf = _eval_direct(y, v, system, jac) if direct else _eval_dense(y, v, lay)
         g, jg = _eval_start(y, v, lay)
-        gam = v.gamma
-        wg = (1.0 - s) * gam
+        wg = (1.0 - s) * v.gamma
         jm = [[wg * jg[k][i] + s * jf[k][i] for i in range(n_eq)] for k in range(n_eq)]
         rhs_newton = [-(wg * g[k] + s * f[k]) for k in range(n_eq)]
-        rhs_tangent = [gam * g[k] - f[k] for k in range(n_eq)]
-        newton, tangent = _solve_small(jm, [rhs_newton, rhs_tangent])
-        return jnp.stack(newton), jnp.stack(tangent)
+        rhs_tangent = [v.gamma * g[k] - f[k] for k in range(n_eq)]
+        return _solve_small(jm, [rhs_newton, rhs_tangent])
 
-    def begin_step(st: _State, u, tan, s, h) -> _State:
-        hc = jnp.minimum(h, 1.0 - s)
-        return st._replace(u=u, tan=tan, s=s, h=h, hc=hc, y=u + 0.5 * hc * tan, acc=tan)
+    def axpy(a, xs, ys):
+        return tuple(y + a * x for x, y in zip(xs, ys, strict=True))
 
-    def stage0(st, newt, tang):  # tang = k2
-        return st._replace(acc=st.acc + 2.0 * tang, y=st.u + 0.5 * st.hc * tang)
+    def begin_step(ln: _Lanes) -> _Lanes:
+        hc = jnp.where(ln.fresh, 0.0, jnp.minimum(ln.h, 1.0 - ln.s))
+        return ln._replace(hc=hc, y=axpy(0.5 * hc, ln.tan, ln.u), acc=ln.tan)
 
-    def stage1(st, newt, tang):  # tang = k3
-        return st._replace(acc=st.acc + 2.0 * tang, y=st.u + st.hc * tang)
+    def no_output(ln: _Lanes):
+        return jnp.full(ln.pid.shape, n_paths, jnp.int32), ln.u, ln.status, ln.steps
 
-    def stage2(st, newt, tang):  # tang = k4; y = RK4 prediction
-        acc = st.acc + tang
-        return st._replace(acc=acc, y=st.u + (st.hc / 6.0) * acc)
+    def stage0(ln, nxt, newt, tang):  # tang = k2
+        ln = ln._replace(acc=axpy(2.0, tang, ln.acc), y=axpy(0.5 * ln.hc, tang, ln.u))
+        return ln, nxt, no_output(ln)
 
-    def newton1(st, newt, tang):
-        err = _rel_err2(list(newt), list(st.y), lay)
-        return st._replace(err=err, y=st.y + newt)
+    def stage1(ln, nxt, newt, tang):  # tang = k3
+        ln = ln._replace(acc=axpy(2.0, tang, ln.acc), y=axpy(ln.hc, tang, ln.u))
+        return ln, nxt, no_output(ln)
 
-    def newton2(st, newt, tang):
-        active = st.status == 0
-        u2 = st.y + newt
-        n2 = _rel_err2(list(newt), list(st.y), lay)
-        err = st.err
-        finite = jnp.all(jnp.isfinite(u2.real) & jnp.isfinite(u2.imag), 0) & jnp.isfinite(err)
+    def stage2(ln, nxt, newt, tang):  # tang = k4; y = RK4 prediction
+        acc = axpy(1.0, tang, ln.acc)
+        ln = ln._replace(acc=acc, y=axpy(ln.hc / 6.0, acc, ln.u))
+        return ln, nxt, no_output(ln)
+
+    def newton1(ln, nxt, newt, tang):
+        ln = ln._replace(err=_rel_err2(newt, ln.y, lay), y=axpy(1.0, newt, ln.y))
+        return ln, nxt, no_output(ln)
+
+    def newton2(ln, nxt, newt, tang):
+        active = ln.status == _ACTIVE
+        u2 = axpy(1.0, newt, ln.y)
+        n2 = _rel_err2(newt, ln.y, lay)
+        err = ln.err
+        finite = jnp.isfinite(err) & jnp.isfinite(n2)
+        for v in u2:
+            finite = finite & jnp.isfinite(v.real) & jnp.isfinite(v.imag)
         good = finite & (err <= tol2) & ((n2 <= kappa2 * err) | (n2 <= 1e-26))
         acc = active & good
         ratio = 0.8 * (tol2 / jnp.maximum(err, 1e-300)) ** 0.1
-        h_acc = jnp.maximum(st.hc * jnp.clip(ratio, 1.0, opts["max_growth"]), st.h)
-        h_rej = st.hc * jnp.where(finite, jnp.clip(ratio, 0.1, 0.5), 0.25)
-        h = jnp.where(acc, h_acc, jnp.where(active, h_rej, st.h))
-        s1 = jnp.where(st.hc >= 1.0 - st.s, 1.0, st.s + st.hc)
-        steps = st.steps + active.astype(jnp.int32)
-        status = jnp.where(acc & (s1 >= 1.0), 1, st.status)
-        fail = active & ~acc & (h < opts["h_min"])
-        fail = fail | ((status == 0) & (steps >= opts["max_steps"]))
-        status = jnp.where(fail, 2, status).astype(jnp.int8)
-        st = st._replace(status=status, steps=steps)
-        return begin_step(
-            st,
-            jnp.where(acc, u2, st.u),
-            jnp.where(acc, tang, st.tan),
-            jnp.where(acc, s1, st.s),
-            h,
+        h_acc = jnp.maximum(ln.hc * jnp.clip(ratio, 1.0, opts["max_growth"]), ln.h)
+        h_rej = ln.hc * jnp.where(finite, jnp.clip(ratio, 0.1, 0.5), 0.25)
+        h = jnp.where(acc, h_acc, jnp.where(active, h_rej, ln.h))
+        s1 = jnp.where(ln.hc >= 1.0 - ln.s, 1.0, ln.s + ln.hc)
+        steps = ln.steps + active.astype(jnp.int32)
+        status = jnp.where(acc & (s1 >= 1.0), _DONE, ln.status)
+        fail = active & ~acc & ((h < opts["h_min"]) | (steps >= opts["max_steps"]))
+        status = jnp.where(fail, _FAILED, status).astype(jnp.int8)
+        u = tuple(jnp.where(acc, a, b) for a, b in zip(u2, ln.u, strict=True))
+        ln = ln._replace(
+            u=u,
+            tan=tuple(jnp.where(acc, a, b) for a, b in zip(tang, ln.tan, strict=True)),
+            s=jnp.where(acc, s1, ln.s),
+            h=h,
+            status=status,
+            fresh=ln.fresh & ~acc,
+            steps=steps,
+        )
+        # retire finished paths, refill free lanes from the queue
+        retire = (status == _DONE) | (status == _FAILED)
+        out = (jnp.where(retire, ln.pid, n_paths), u, status, steps)
+        free = status != _ACTIVE
+        new_pid = nxt + jnp.cumsum(free.astype(jnp.int32)) - 1
+        load = free & (new_pid < n_paths)
+        nxt = nxt + jnp.sum(load).astype(jnp.int32)
+        ln = _load(ln, load, jnp.minimum(new_pid, n_paths - 1), free)
+        return begin_step(ln), nxt, out
+
+    def _load(ln: _Lanes, load, pid, free) -> _Lanes:
+        b = pid // d
+        zero = jnp.zeros_like(ln.s)
+        v = ln.view
+        if direct:
+
+            def pick(new, old):
+                m = load.reshape(load.shape + (1,) * (old.ndim - 1))
+                return jnp.where(m, new[b], old)
+
+            p, x0, fr = jax.tree_util.tree_map(
+                pick, (params, sl.x0, sl.frame), (v.params, v.x0, v.frame)
+            )
+        else:
+            p, x0, fr = v.params, v.x0, v.frame
+        view = _View(
+            jnp.where(load, sl.gamma[b], v.gamma),
+            jnp.where(load, sl.alpha[:, b], v.alpha),
+            jnp.where(load, sl.beta[:, :, b], v.beta),
+            jnp.where(load, sl.coef[:, b], v.coef),
+            p,
+            x0,
+            fr,
+        )
+        return ln._replace(
+            u=tuple(jnp.where(load, a[pid], c) for a, c in zip(u0, ln.u, strict=True)),
+            tan=tuple(jnp.where(load, 0.0, c) for c in ln.tan),
+            s=jnp.where(load, zero, ln.s),
+            h=jnp.where(load, opts["h0"], ln.h),
+            status=jnp.where(load, _ACTIVE, jnp.where(free, _IDLE, ln.status)).astype(jnp.int8),
+            fresh=load | ln.fresh,
+            steps=jnp.where(load, 0, ln.steps),
+            pid=jnp.where(load, pid, jnp.where(free, n_paths, ln.pid)),
+            view=view,
         )
 
-    def initial(st, newt, tang):
-        return begin_step(st, st.u, tang, st.s, st.h)
+    branches = [stage0, stage1, stage2, newton1, newton2]
+    s_frac = jnp.asarray([0.5, 0.5, 1.0, 1.0, 1.0])
 
-    branches = [stage0, stage1, stage2, newton1, newton2, initial]
-    s_frac = jnp.asarray([0.5, 0.5, 1.0, 1.0, 1.0, 0.0])
+    def body(c: _Carry) -> _Carry:
+        ln = c.lanes
+        frac = s_frac[c.phase]
+        sig = jnp.where((frac == 1.0) & (ln.hc >= 1.0 - ln.s), 1.0, ln.s + frac * ln.hc)
+        newt, tang = hom(ln.view, ln.y, sig)
+        ln, nxt, (idx, u, status, steps) = lax.switch(c.phase, branches, ln, c.next, newt, tang)
+        return _Carry(
+            lanes=ln,
+            next=nxt,
+            out_u=tuple(o.at[idx].set(v, mode="drop") for o, v in zip(c.out_u, u, strict=True)),
+            out_status=c.out_status.at[idx].set(status, mode="drop"),
+            out_steps=c.out_steps.at[idx].set(steps, mode="drop"),
+            phase=jnp.where(c.phase >= 4, 0, c.phase + 1).astype(jnp.int32),
+        )
 
-    def run(st: _State, view: _View, stop: int) -> _State:
-        def body(st: _State) -> _State:
-            frac = s_frac[st.phase]
-            sig = jnp.where((frac == 1.0) & (st.hc >= 1.0 - st.s), 1.0, st.s + frac * st.hc)
-            newt, tang = hom(view, list(st.y), sig)
-            st = lax.switch(st.phase, branches, st, newt, tang)
-            return st._replace(phase=jnp.where(st.phase >= 4, 0, st.phase + 1))
+    def run(c: _Carry, stop: int) -> _Carry:
+        def cond(c: _Carry):
+            busy = (c.next < n_paths) | (jnp.sum(c.lanes.status == _ACTIVE) > stop)
+            return (c.phase != 0) | busy
 
-        def cond(st: _State):
-            return (st.phase != 0) | (jnp.sum(st.status == 0) > stop)
+        return lax.while_loop(cond, body, c)
 
-        return lax.while_loop(cond, body, st)
+    def init(n_lanes: int) -> _Carry:
+        """All lanes idle, phase 4: the first iteration loads the first paths."""
+        z = jnp.zeros((n_lanes,), jnp.complex128)
+        zr = jnp.zeros((n_lanes,))
+        if direct:
+            pv = jax.tree_util.tree_map(lambda v: v[jnp.zeros(n_lanes, jnp.int32)], params)
+            x0, fr = sl.x0[:n_lanes] * 0, sl.frame[jnp.zeros(n_lanes, jnp.int32)]
+        else:
+            pv = x0 = fr = None
+        view = _View(
+            jnp.ones((n_lanes,), jnp.complex128),
+            jnp.zeros(sl.alpha.shape[:1] + (n_lanes,), jnp.complex128),
+            jnp.zeros(sl.beta.shape[:2] + (n_lanes,), jnp.complex128),
+            jnp.zeros(sl.coef.shape[:1] + (n_lanes,), jnp.complex128),
+            pv,
+            x0,
+            fr,
+        )
+        ks = (z,) * n_eq
+        ln = _Lanes(
+            u=ks, tan=ks, y=ks, acc=ks, s=zr, h=zr, hc=zr, err=zr,
+            status=jnp.full((n_lanes,), _IDLE, jnp.int8),
+            fresh=jnp.zeros((n_lanes,), bool),
+            steps=jnp.zeros((n_lanes,), jnp.int32),
+            pid=jnp.full((n_lanes,), n_paths, jnp.int32),
+            view=view,
+        )  # fmt: skip
+        zp = jnp.zeros((n_paths,), jnp.complex128)
+        return _Carry(
+            lanes=ln,
+            next=jnp.zeros((), jnp.int32),
+            out_u=(zp,) * n_eq,
+            out_status=jnp.full((n_paths,), _FAILED, jnp.int8),
+            out_steps=jnp.zeros((n_paths,), jnp.int32),
+            phase=jnp.asarray(4, jnp.int32),
+        )
 
-    return run
+    return run, init, n_paths
 
 
 def _track(system, jac, params, sl: _Slices, lay: _Layout, opts: dict) -> Solutions:
-    """Track all paths of all slices; compact the stragglers into smaller arrays."""
-    direct = not opts["interpolate"]
-    run = _make_level(system, jac, lay, opts)
-    u0 = _start_points(sl, lay)  # (K, d, B)
-    n_eq, d, bsz = u0.shape
-    zeros = jnp.zeros((d, bsz))
-    st = _State(
-        u=u0,
-        tan=jnp.zeros_like(u0),
-        y=u0,
-        acc=jnp.zeros_like(u0),
-        s=zeros,
-        h=jnp.full((d, bsz), opts["h0"]),
-        hc=zeros,
-        err=zeros,
-        status=jnp.zeros((d, bsz), jnp.int8),
-        steps=jnp.zeros((d, bsz), jnp.int32),
-        phase=jnp.asarray(5, jnp.int32),
-    )
-    # level sizes: P, P/f, P/f^2, ... (static); each level runs until few paths remain
-    n_paths = d * bsz
-    sizes = [n_paths]
+    """Track all paths of all slices (lanes with refill, then tail compaction)."""
+    start = lay.start
+    d, bsz = start.n_paths, sl.gamma.shape[0]
+    run, init, n_paths = _make_tracker(system, jac, params, sl, lay, d, opts)
+    sizes = [min(n_paths, opts["lanes"])]
     while len(sizes) < opts["levels"] and sizes[-1] // opts["compaction"] >= opts["min_level"]:
         sizes.append(-(-sizes[-1] // opts["compaction"]))
-    st = run(st, _full_view(sl, params, d, direct), sizes[1] if len(sizes) > 1 else 0)
-
-    def take(v, idx):
-        return v[..., idx] if v.ndim else v
-
-    def put(parent, child, idx):
-        return parent.at[..., idx].set(child) if parent.ndim else parent
-
-    flat = jax.tree_util.tree_map(lambda v: v.reshape(v.shape[:-2] + (-1,)) if v.ndim else v, st)
-    stack = []
-    pid = jnp.arange(n_paths)
-    for lev in range(1, len(sizes)):
-        stop = sizes[lev + 1] if lev + 1 < len(sizes) else 0
-        idx = jnp.argsort(flat.status != 0, stable=True)[: sizes[lev]]  # active first
-        sub = jax.tree_util.tree_map(partial(take, idx=idx), flat)
-        sub = run(sub, _gather_view(sl, params, pid[idx] % bsz, direct), stop)
-        stack.append((flat, idx))
-        flat, pid = sub, pid[idx]
-    for parent, idx in reversed(stack):
-        flat = jax.tree_util.tree_map(partial(put, idx=idx), parent, flat)
-    st = jax.tree_util.tree_map(lambda v: v.reshape(v.shape[:-1] + (d, bsz)) if v.ndim else v, flat)
-    return _finish(system, jac, params, sl, lay, st, opts)
+    c = init(sizes[0])
+    for lev, size in enumerate(sizes):
+        if lev:
+            idx = jnp.argsort(c.lanes.status != _ACTIVE, stable=True)[:size]  # active first
+            c = c._replace(lanes=_take_lanes(c.lanes, idx))
+        c = run(c, sizes[lev + 1] if lev + 1 < len(sizes) else 0)
+    u = jnp.stack(c.out_u, -1).reshape(bsz, d, lay.n_eqs)
+    status = c.out_status.reshape(bsz, d)
+    steps = c.out_steps.reshape(bsz, d)
+    return _finish(system, jac, params, sl, lay, u, status, steps, opts)
 
 
-def _finish(system, jac, params, sl: _Slices, lay: _Layout, st: _State, opts) -> Solutions:
+def _finish(system, jac, params, sl: _Slices, lay: _Layout, u, status, steps, opts):
     """Newton polish on the exact target system, normalisation, failure flags."""
 
-    def newton_step(u, p, x0, frame):
+    def residual(u, p, x0, frame):
         x = x0 + frame @ u
         if jac is None:
             jf, f = jax.jacfwd(lambda v: (system(v, p),) * 2, holomorphic=True, has_aux=True)(x)
         else:
             f, jf = system(x, p), jac(x, p)
-        return -jnp.linalg.solve(jf @ frame, f)
+        return f, jf @ frame
 
-    step = jax.vmap(jax.vmap(newton_step, (0, None, None, None)), (0, 0, 0, 0))
-    u = jnp.transpose(st.u, (2, 1, 0))  # (B, d, K)
-    du = jnp.zeros_like(u)
+    ev = jax.vmap(jax.vmap(residual, (0, None, None, None)), (0, 0, 0, 0))
+    n_eq = lay.n_eqs
+    du = [jnp.zeros(u.shape[:2], u.dtype)] * n_eq
     for _ in range(opts["polish_iters"]):
-        du = step(u, params, sl.x0, sl.frame)
-        u = u + du
-    ul = jnp.moveaxis(u, -1, 0)
-    nerr = jnp.sqrt(_rel_err2(jnp.moveaxis(du, -1, 0), ul, lay))
+        f, jf = ev(u, params, sl.x0, sl.frame)
+        mat = [[jf[..., k, i] for i in range(n_eq)] for k in range(n_eq)]
+        (du,) = _solve_small(mat, [[-f[..., k] for k in range(n_eq)]])
+        u = u + jnp.stack(du, -1)
+    nerr = jnp.sqrt(_rel_err2(du, [u[..., i] for i in range(n_eq)], lay))
     x = sl.x0[:, None, :] + jnp.einsum("bnk,bdk->bdn", sl.frame, u)
     finite = jnp.all(jnp.isfinite(x.real) & jnp.isfinite(x.imag), -1) & jnp.isfinite(nerr)
-    success = (st.status.T == 1) & finite & (nerr <= opts["final_tol"])
+    success = (status == _DONE) & finite & (nerr <= opts["final_tol"])
     x = _normalise(x, lay.offs)
     ok = jnp.all(success, -1) & _pairwise_distinct(x, lay.offs, opts["dup_tol"])
     return Solutions(
         x=x,
         success=success,
         ok=ok,
-        steps=st.steps.T,
+        steps=steps,
         newton_err=jnp.where(finite, nerr, jnp.inf),
     )
 
@@ -749,7 +829,8 @@ DEFAULT_OPTIONS = dict(
     h_min=1e-10,
     max_growth=3.0,
     max_steps=400,
-    levels=4,
+    lanes=4096,
+    levels=3,
     compaction=8,
     min_level=64,
     polish_iters=3,

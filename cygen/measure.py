@@ -85,8 +85,9 @@ def point_data(
 ) -> dict[str, jax.Array]:
     """Everything ``cygen sample`` stores or summarises for one point."""
     z = rt.normalize(geo, z)
-    chart = rt.select_chart(geo, z)
-    f = rt.frame(geo, z, chart)  # f.zc == z: normalize's frame is the chart's frame
+    jac = geo.jacobian(z)
+    chart = rt.select_chart_normalized(geo, z, jac)
+    f = rt.frame_at(geo, z, jac, chart)  # normalize's frame is the selected chart's frame
     factors = factor_metrics(geo, f)
     g = jnp.einsum("a,aij->ij", jnp.asarray(geo.kahler), factors)
     omega = 1.0 / jnp.abs(rt.det(f.minor)) ** 2

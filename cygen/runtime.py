@@ -102,10 +102,14 @@ def normalize(geo: Geometry, z: jax.Array) -> jax.Array:
 def select_chart(geo: Geometry, z: jax.Array) -> jax.Array:
     """Affine coordinate = largest |z| per factor; dependent set = largest |minor|."""
     z = normalize(geo, z)
+    return select_chart_normalized(geo, z, geo.jacobian(z))
+
+
+def select_chart_normalized(geo: Geometry, z: jax.Array, jac: jax.Array) -> jax.Array:
+    """``select_chart`` for an already normalised ``z`` whose Jacobian is ``jac``."""
     combo = 0
     for s, i in zip(geo.factor_sizes, _affine_locals(geo, z), strict=True):
         combo = combo * s + i
-    jac = geo.jacobian(z)
     minors = jnp.abs(det(jnp.moveaxis(jac[:, geo.dependent_sets], 1, 0)))
     row = jnp.asarray(geo.lookup)[combo]
     best = jnp.argmax(jnp.where(row >= 0, minors, -1.0))
@@ -129,9 +133,14 @@ class Frame(NamedTuple):
 
 def frame(geo: Geometry, z: jax.Array, chart) -> Frame:
     """Chart frame of ``z``: the implicit function theorem gives dz_dep/du = -minor^{-1} J_free."""
-    n = len(geo.factor_of)
     zc = chart_point(geo, z, chart)
-    jac = geo.jacobian(zc)
+    return frame_at(geo, zc, geo.jacobian(zc), chart)
+
+
+def frame_at(geo: Geometry, zc: jax.Array, jac: jax.Array, chart) -> Frame:
+    """:func:`frame` for a point ``zc`` already in the chart's frame, with its Jacobian."""
+    n = len(geo.factor_of)
+    z = zc
     dep = jnp.asarray(geo.dependent)[chart]
     free = jnp.asarray(geo.free)[chart]
     minor = jac[:, dep]

@@ -10,12 +10,12 @@ S random slices L = prod_a L_a, L_a = span of a complex Gaussian
   univariate polynomial in one factor's remaining slice parameter, whose
   coefficients come from a DFT of the generated ``equations`` at d+1 roots of
   unity and whose roots come from :func:`cygen.roots.polyroots` (Aberth-Ehrlich,
-  no eig) with Newton polishing on the exact restricted equation, or a linear
+  no eig), or a linear
   equation that cuts one factor's slice by a hyperplane (Householder kernel);
 * otherwise (e.g. P5[3,3]): the square multihomogeneous system in the slice
   parameters is solved by :func:`cygen.homotopy.solve` (multihomogeneous start
   system, gamma trick, predictor-corrector);
-* finally one minimum-norm Newton step on the full system in the ambient space.
+* finally two minimum-norm Newton steps on the full system in the ambient space.
 
 A slice with any failed or duplicate solution is discarded whole and counted;
 partial sets are never kept.  Weights are in :mod:`cygen.measure`.
@@ -23,7 +23,9 @@ partial sets are never kept.  Weights are in :mod:`cygen.measure`.
 
 from __future__ import annotations
 
+import functools
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -36,7 +38,7 @@ from cygen import homotopy, measure
 from cygen import runtime as rt
 from cygen.roots import polyroots
 
-NEWTON_STEPS = 2  # polishing on the exact restricted equation, after the Aberth roots
+NEWTON_STEPS = 2  # final minimum-norm Newton polishing of every point on the full system
 
 
 @dataclass(frozen=True)
@@ -87,16 +89,9 @@ def _triangular(geo: rt.Geometry, t, degree: int, slices: int, plan, configurati
         def f(bs, s):
             return geo.equations(point(bs, factor, jnp.stack([jnp.ones_like(s), s])))[k]
 
-        def newton(bs, s):
-            for _ in range(NEWTON_STEPS):
-                value, slope = jax.jvp(partial(f, bs), (s,), (jnp.ones_like(s),))
-                s = s - value / slope
-            return s
-
         values = jax.vmap(lambda bs: jax.vmap(partial(f, bs))(nodes))(bases)
         coeffs = (values @ inverse.T / (order + 1))[:, ::-1]  # highest power first
         roots, ok = polyroots(coeffs)
-        roots = jax.vmap(jax.vmap(newton, in_axes=(None, 0)))(bases, roots)
         new = bases[factor][:, None, :, 0] + roots[..., None] * bases[factor][:, None, :, 1]
         out = [jnp.repeat(b, order, axis=0) for b in bases]
         out[factor] = new.reshape(-1, new.shape[-1], 1)
@@ -132,10 +127,14 @@ def _triangular(geo: rt.Geometry, t, degree: int, slices: int, plan, configurati
 
 
 def _ambient_newton(geo: rt.Geometry, z: jax.Array) -> jax.Array:
-    """One minimum-norm Newton step z -= J^H (J J^H)^{-1} p(z) onto X."""
-    jac = geo.jacobian(z)
-    p = geo.equations(z)
-    return z - jnp.conj(jac).T @ rt.solve_small(jac @ jnp.conj(jac).T, p[:, None])[:, 0]
+    """``NEWTON_STEPS`` minimum-norm Newton steps z -= J^H (J J^H)^{-1} p(z) onto X."""
+
+    def step(_, z):
+        jac = geo.jacobian(z)
+        p = geo.equations(z)
+        return z - jnp.conj(jac).T @ rt.solve_small(jac @ jnp.conj(jac).T, p[:, None])[:, 0]
+
+    return jax.lax.fori_loop(0, NEWTON_STEPS, step, z)
 
 
 def _multivariate(geo: rt.Geometry, t, degree: int, slices: int, configuration):
@@ -178,10 +177,19 @@ def _multivariate(geo: rt.Geometry, t, degree: int, slices: int, configuration):
 
 
 def slice_solvers(module, points_per_chunk: int) -> list[SliceSolver]:
-    """One jitted solver per slice type, sized so a chunk has ~points_per_chunk points."""
-    geo, spec = module.GEOMETRY, module.SPEC
-    total = sum(s["points"] for s in spec["slices"])
+    """One jitted solver per slice type, sized so a chunk has ~points_per_chunk points.
+
+    The slice count per type is a power of two, and solvers are cached per module and
+    count, so repeated sampling does not recompile.
+    """
+    total = sum(s["points"] for s in module.SPEC["slices"])
     slices = max(1, 2 ** math.ceil(math.log2(max(1, points_per_chunk / total))))
+    return _solvers(module, slices)
+
+
+@functools.lru_cache(maxsize=64)
+def _solvers(module, slices: int) -> list[SliceSolver]:
+    geo, spec = module.GEOMETRY, module.SPEC
     solvers = []
     for s in spec["slices"]:
         t, degree = tuple(s["t"]), s["points"]
@@ -193,6 +201,7 @@ def slice_solvers(module, points_per_chunk: int) -> list[SliceSolver]:
     return solvers
 
 
+@functools.lru_cache(maxsize=64)
 def point_function(module):
     """jit(vmap(point_data)) for the module's slice mixture."""
     ts = tuple(tuple(s["t"]) for s in module.SPEC["slices"])
@@ -220,7 +229,8 @@ def chunks(module, seed: int, points_per_chunk: int = 16384) -> Iterator[dict[st
             discarded += int(solver.slices - np.count_nonzero(np.asarray(ok)) // solver.degree)
         z = jnp.concatenate(points)
         ok = np.asarray(jnp.concatenate(oks))
-        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, len(solvers)), z.shape[0]))
+        shuffle_key = jax.random.fold_in(key, len(solvers))
+        order = np.asarray(jax.random.permutation(shuffle_key, z.shape[0]))
         order = order[ok[order]]
         result = {k: np.asarray(v)[order] for k, v in data(z).items()}
         result["discarded"] = discarded
@@ -248,6 +258,9 @@ def metadata(module, seed: int, n: int) -> dict:
     }
 
 
+_CHECKED_SMOOTH: weakref.WeakSet = weakref.WeakSet()  # modules already found smooth
+
+
 def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384) -> dict:
     """Sample exactly ``n`` points, feeding each chunk to ``sink``; returns the summary.
 
@@ -263,7 +276,7 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384) 
     taken, discarded, max_residual = 0, 0, 0.0
     weights, eta, vol = [], [], []
     for index, c in enumerate(chunks(module, seed, min(chunk, max(n, 256)))):
-        if index == 0:
+        if index == 0 and module not in _CHECKED_SMOOTH:
             singular = find_singular_point(module, c["points"])
             if singular is not None:
                 where = ", ".join(f"{v.real:.4g}{v.imag:+.4g}i" for v in singular)
@@ -271,6 +284,7 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384) 
                     f"{module.SPEC['name']} is singular: the Jacobian of the equations drops "
                     f"rank at z = ({where}); refusing to sample a singular variety"
                 )
+            _CHECKED_SMOOTH.add(module)
         take = min(n - taken, len(c["weights"]))
         part = {k: v[:take] for k, v in c.items() if k != "discarded"}
         sink(part)
