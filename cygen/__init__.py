@@ -7,5 +7,8 @@ _jax.config.update("jax_enable_x64", True)  # geometry is float64 by default
 __version__ = "0.1.0"
 
 from cygen.compiler import CompileResult, compile_file, compile_source, load  # noqa: E402
+from cygen.dataset import Dataset  # noqa: E402
+from cygen.sampling import sample  # noqa: E402
 
-__all__ = ["CompileResult", "compile_file", "compile_source", "load", "__version__"]
+__all__ = ["CompileResult", "Dataset", "compile_file", "compile_source", "load", "sample",
+           "__version__"]

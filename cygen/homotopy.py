@@ -250,10 +250,10 @@ class _Slices(NamedTuple):
 class _View(NamedTuple):
     """Slice data per path (lane); trailing axis = lanes, except params/x0/frame (leading)."""
 
-    gamma: jax.Array  # (L,)
-    alpha: jax.Array  # (R, L)
-    beta: jax.Array  # (R, K, L)
-    coef: jax.Array  # (M, L)
+    gamma: _C  # (L,)
+    alpha: _C  # (R, L)
+    beta: _C  # (R, K, L)
+    coef: _C  # (M, L)
     params: Any  # direct mode only: leaves (L, ...)
     x0: Any  # direct mode only: (L, N)
     frame: Any  # direct mode only: (L, N, K)
@@ -334,6 +334,77 @@ def _start_points(sl: _Slices, lay: _Layout) -> tuple[jax.Array, ...]:
 
 
 # --------------------------------------------------------------------------------------
+# Split complex numbers: XLA:CPU vectorises float64 arithmetic ~2x better than complex128
+# --------------------------------------------------------------------------------------
+
+
+class _C(NamedTuple):
+    """Complex array stored as separate real and imaginary float64 arrays."""
+
+    re: Any
+    im: Any
+
+    def __add__(self, o):
+        if isinstance(o, _C):
+            return _C(self.re + o.re, self.im + o.im)
+        return _C(self.re + o, self.im)
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        if isinstance(o, _C):
+            return _C(self.re - o.re, self.im - o.im)
+        return _C(self.re - o, self.im)
+
+    def __rsub__(self, o):
+        return _C(o - self.re, -self.im)
+
+    def __neg__(self):
+        return _C(-self.re, -self.im)
+
+    def __mul__(self, o):
+        if isinstance(o, _C):
+            return _C(self.re * o.re - self.im * o.im, self.re * o.im + self.im * o.re)
+        return _C(self.re * o, self.im * o)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        return self * o.inv() if isinstance(o, _C) else _C(self.re / o, self.im / o)
+
+    def __rtruediv__(self, o):
+        return o * self.inv()
+
+    def inv(self):
+        d = self.re * self.re + self.im * self.im
+        return _C(self.re / d, -self.im / d)
+
+    def abs2(self):
+        return self.re * self.re + self.im * self.im
+
+    def ix(self, *idx):
+        return _C(self.re[idx], self.im[idx])
+
+    def take(self, idx):
+        """Gather along the last axis."""
+        return _C(self.re[..., idx], self.im[..., idx])
+
+    def join(self):
+        return lax.complex(self.re, self.im)
+
+    def finite(self):
+        return jnp.isfinite(self.re) & jnp.isfinite(self.im)
+
+
+def _split(z) -> _C:
+    return _C(jnp.real(z), jnp.imag(z))
+
+
+def _cwhere(cond, a: _C, b: _C) -> _C:
+    return _C(jnp.where(cond, a.re, b.re), jnp.where(cond, a.im, b.im))
+
+
+# --------------------------------------------------------------------------------------
 # Evaluation on structure-of-arrays data: every quantity is a list of (d, B) arrays
 # --------------------------------------------------------------------------------------
 
@@ -352,7 +423,7 @@ def _add(acc, v):
 def _eval_dense(u, sl: _View, lay: _Layout):
     """F and dF/du from the interpolated chart coefficients."""
     n_eq = lay.n_eqs
-    zero = jnp.zeros_like(u[0])
+    zero = u[0] * 0.0
     pw = {}
     for i in range(n_eq):
         pw[i, 1] = u[i]
@@ -363,7 +434,7 @@ def _eval_dense(u, sl: _View, lay: _Layout):
     for k in range(n_eq):
         f, df = None, [None] * n_eq
         for e in lay.terms[k]:
-            c = sl.coef[m]
+            c = sl.coef.ix(m)
             m += 1
             nz = [i for i in range(n_eq) if e[i] > 0]
             f = _add(f, _prod([c] + [pw[i, e[i]] for i in nz]))
@@ -379,7 +450,7 @@ def _eval_start(u, sl: _View, lay: _Layout):
     """G and dG/du of the start system (products of affine forms in the chart)."""
     rows = lay.start.rows
     n_eq = lay.n_eqs
-    zero = jnp.zeros_like(u[0])
+    zero = u[0] * 0.0
     g_out, j_out = [], []
     for k in range(n_eq):
         rs = [r for r in range(len(rows)) if rows[r, 1] == k]
@@ -387,9 +458,9 @@ def _eval_start(u, sl: _View, lay: _Layout):
         for r in rs:
             a = int(rows[r, 0])
             idx = range(lay.koffs[a], lay.koffs[a + 1])
-            lin = [sl.beta[r, i] * u[i] for i in idx]
-            vs.append(sl.alpha[r] + sum(lin) if lin else zero + sl.alpha[r])
-            grads.append({i: sl.beta[r, i] for i in idx})
+            lin = [sl.beta.ix(r, i) * u[i] for i in idx]
+            vs.append(sl.alpha.ix(r) + sum(lin) if lin else zero + sl.alpha.ix(r))
+            grads.append({i: sl.beta.ix(r, i) for i in idx})
         pre = [None] * (len(vs) + 1)
         suf = [None] * (len(vs) + 1)
         for i in range(len(vs)):
@@ -418,15 +489,15 @@ def _eval_direct(u, sl: _View, system, jac):
         return f, jf @ frame
 
     n_eq = len(u)
-    shape = u[0].shape
-    flat = jnp.stack(u).reshape(n_eq, -1)
+    shape = u[0].re.shape
+    flat = jnp.stack([v.join() for v in u]).reshape(n_eq, -1)
     params, x0, frame = jax.tree_util.tree_map(
         lambda v: v.reshape((flat.shape[1],) + v.shape[len(shape) :]), (sl.params, sl.x0, sl.frame)
     )
     f, jf = jax.vmap(one, (1, 0, 0, 0), (1, 2))(flat, params, x0, frame)
-    f = f.reshape((n_eq,) + shape)
-    jf = jf.reshape((n_eq, n_eq) + shape)
-    return [f[k] for k in range(n_eq)], [[jf[k, i] for i in range(n_eq)] for k in range(n_eq)]
+    f = _split(f.reshape((n_eq,) + shape))
+    jf = _split(jf.reshape((n_eq, n_eq) + shape))
+    return [f.ix(k) for k in range(n_eq)], [[jf.ix(k, i) for i in range(n_eq)] for k in range(n_eq)]
 
 
 def _solve_small(mat, rhs):
@@ -454,10 +525,18 @@ def _solve_small(mat, rhs):
             [(cof[0][i] * x + cof[1][i] * y + cof[2][i] * z) * inv for i in range(3)]
             for x, y, z in rhs
         ]
-    big = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in mat]), (0, 1), (-2, -1))
-    b = jnp.moveaxis(jnp.stack([jnp.stack(col) for col in rhs]), (0, 1), (-1, -2))
+    split = isinstance(mat[0][0], _C)
+
+    def cx(v):
+        return v.join() if split else v
+
+    big = jnp.moveaxis(
+        jnp.stack([jnp.stack([cx(v) for v in row]) for row in mat]), (0, 1), (-2, -1)
+    )
+    b = jnp.moveaxis(jnp.stack([jnp.stack([cx(v) for v in col]) for col in rhs]), (0, 1), (-1, -2))
     sol = jnp.linalg.solve(big, b)  # (..., n, r)
-    return [[sol[..., i, r] for i in range(n)] for r in range(len(rhs))]
+    out = [[sol[..., i, r] for i in range(n)] for r in range(len(rhs))]
+    return [[_split(v) for v in col] for col in out] if split else out
 
 
 # --------------------------------------------------------------------------------------
@@ -490,10 +569,10 @@ _ACTIVE, _DONE, _FAILED, _IDLE = 0, 1, 2, 3
 class _Lanes(NamedTuple):
     """Tracker lanes (one path each); per-lane arrays have shape (L,)."""
 
-    u: tuple  # K arrays: chart coordinates of the current point on the path
-    tan: tuple  # K arrays: du/ds there
-    y: tuple  # K arrays: point of the next evaluation
-    acc: tuple  # K arrays: RK4 accumulator k1 + 2 k2 + 2 k3 + k4
+    u: tuple  # K split-complex arrays: chart coordinates of the current point on the path
+    tan: tuple  # K split-complex arrays: du/ds there
+    y: tuple  # K split-complex arrays: point of the next evaluation
+    acc: tuple  # K split-complex arrays: RK4 accumulator k1 + 2 k2 + 2 k3 + k4
     s: jax.Array  # homotopy parameter of u
     h: jax.Array  # step size proposal
     hc: jax.Array  # step size of the current step
@@ -508,10 +587,11 @@ class _Lanes(NamedTuple):
 class _Carry(NamedTuple):
     lanes: _Lanes
     next: jax.Array  # () int32 next path of the queue to load
-    out_u: tuple  # K arrays (P,)
+    out_u: tuple  # K split-complex arrays (P,)
     out_status: jax.Array  # (P,) int8
     out_steps: jax.Array  # (P,) int32
     phase: jax.Array  # () int32 micro-step: 0-2 RK4 stages, 3-4 Newton corrections
+    it: jax.Array  # () int32 micro-steps so far (all levels)
 
 
 def _rel_err2(du, u, lay: _Layout):
@@ -521,14 +601,14 @@ def _rel_err2(du, u, lay: _Layout):
         idx = range(lay.koffs[a], lay.koffs[a + 1])
         if not idx:
             continue
-        num = sum(jnp.real(du[i] * jnp.conj(du[i])) for i in idx)
-        den = 1.0 + sum(jnp.real(u[i] * jnp.conj(u[i])) for i in idx)
-        r = num / den
+        r = sum(du[i].abs2() for i in idx) / (1.0 + sum(u[i].abs2() for i in idx))
         out = r if out is None else jnp.maximum(out, r)
     return out
 
 
 def _take_lanes(ln: _Lanes, idx) -> _Lanes:
+    """Select lanes ``idx`` (views: lane axis last, except params/x0/frame: first)."""
+
     def last(v):
         return v[..., idx]
 
@@ -537,14 +617,14 @@ def _take_lanes(ln: _Lanes, idx) -> _Lanes:
 
     v = ln.view
     view = _View(
-        *map(last, (v.gamma, v.alpha, v.beta, v.coef)),
+        *jax.tree_util.tree_map(last, (v.gamma, v.alpha, v.beta, v.coef)),
         *jax.tree_util.tree_map(first, (v.params, v.x0, v.frame)),
     )
     return jax.tree_util.tree_map(last, ln._replace(view=None))._replace(view=view)
 
 
 def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: dict):
-    """Return ``run(carry, stop) -> carry``, the lockstep tracking loop over lanes.
+    """Return ``(run, init, P)``; ``run(carry, stop) -> carry`` is the lockstep loop.
 
     Every loop iteration performs one homotopy evaluation + linear solve for all lanes (a
     *micro-step*); five make an RK4 predictor / 2-Newton corrector step, so the loop body
@@ -556,21 +636,22 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
     tol2 = opts["tol"] ** 2
     kappa2 = opts["contraction"] ** 2
     direct = not opts["interpolate"]
-    u0 = _start_points(sl, lay)
-    n_paths = u0[0].shape[0]
+    u0 = tuple(_split(v) for v in _start_points(sl, lay))
+    n_paths = u0[0].re.shape[0]
+    gamma, alpha, beta, coef = (_split(v) for v in (sl.gamma, sl.alpha, sl.beta, sl.coef))
 
     def hom(v: _View, y, s):
         """Newton correction and tangent du/ds at (y, s)."""
         f, jf = _eval_direct(y, v, system, jac) if direct else _eval_dense(y, v, lay)
         g, jg = _eval_start(y, v, lay)
-        wg = (1.0 - s) * v.gamma
-        jm = [[wg * jg[k][i] + s * jf[k][i] for i in range(n_eq)] for k in range(n_eq)]
-        rhs_newton = [-(wg * g[k] + s * f[k]) for k in range(n_eq)]
+        wg = v.gamma * (1.0 - s)
+        jm = [[wg * jg[k][i] + jf[k][i] * s for i in range(n_eq)] for k in range(n_eq)]
+        rhs_newton = [-(wg * g[k] + f[k] * s) for k in range(n_eq)]
         rhs_tangent = [v.gamma * g[k] - f[k] for k in range(n_eq)]
         return _solve_small(jm, [rhs_newton, rhs_tangent])
 
     def axpy(a, xs, ys):
-        return tuple(y + a * x for x, y in zip(xs, ys, strict=True))
+        return tuple(y + x * a for x, y in zip(xs, ys, strict=True))
 
     def begin_step(ln: _Lanes) -> _Lanes:
         hc = jnp.where(ln.fresh, 0.0, jnp.minimum(ln.h, 1.0 - ln.s))
@@ -602,8 +683,8 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         n2 = _rel_err2(newt, ln.y, lay)
         err = ln.err
         finite = jnp.isfinite(err) & jnp.isfinite(n2)
-        for v in u2:
-            finite = finite & jnp.isfinite(v.real) & jnp.isfinite(v.imag)
+        for v in u2 + tuple(tang):
+            finite = finite & v.finite()
         good = finite & (err <= tol2) & ((n2 <= kappa2 * err) | (n2 <= 1e-26))
         acc = active & good
         ratio = 0.8 * (tol2 / jnp.maximum(err, 1e-300)) ** 0.1
@@ -615,10 +696,10 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         status = jnp.where(acc & (s1 >= 1.0), _DONE, ln.status)
         fail = active & ~acc & ((h < opts["h_min"]) | (steps >= opts["max_steps"]))
         status = jnp.where(fail, _FAILED, status).astype(jnp.int8)
-        u = tuple(jnp.where(acc, a, b) for a, b in zip(u2, ln.u, strict=True))
+        u = tuple(_cwhere(acc, a, b) for a, b in zip(u2, ln.u, strict=True))
         ln = ln._replace(
             u=u,
-            tan=tuple(jnp.where(acc, a, b) for a, b in zip(tang, ln.tan, strict=True)),
+            tan=tuple(_cwhere(acc, a, b) for a, b in zip(tang, ln.tan, strict=True)),
             s=jnp.where(acc, s1, ln.s),
             h=h,
             status=status,
@@ -632,12 +713,11 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         new_pid = nxt + jnp.cumsum(free.astype(jnp.int32)) - 1
         load = free & (new_pid < n_paths)
         nxt = nxt + jnp.sum(load).astype(jnp.int32)
-        ln = _load(ln, load, jnp.minimum(new_pid, n_paths - 1), free)
+        ln = load_lanes(ln, load, jnp.minimum(new_pid, n_paths - 1), free)
         return begin_step(ln), nxt, out
 
-    def _load(ln: _Lanes, load, pid, free) -> _Lanes:
+    def load_lanes(ln: _Lanes, load, pid, free) -> _Lanes:
         b = pid // d
-        zero = jnp.zeros_like(ln.s)
         v = ln.view
         if direct:
 
@@ -651,18 +731,19 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         else:
             p, x0, fr = v.params, v.x0, v.frame
         view = _View(
-            jnp.where(load, sl.gamma[b], v.gamma),
-            jnp.where(load, sl.alpha[:, b], v.alpha),
-            jnp.where(load, sl.beta[:, :, b], v.beta),
-            jnp.where(load, sl.coef[:, b], v.coef),
+            *(
+                _cwhere(load, new.take(b), old)
+                for new, old in zip((gamma, alpha, beta, coef), v[:4], strict=True)
+            ),
             p,
             x0,
             fr,
         )
+        zero = ln.u[0] * 0.0
         return ln._replace(
-            u=tuple(jnp.where(load, a[pid], c) for a, c in zip(u0, ln.u, strict=True)),
-            tan=tuple(jnp.where(load, 0.0, c) for c in ln.tan),
-            s=jnp.where(load, zero, ln.s),
+            u=tuple(_cwhere(load, a.take(pid), c) for a, c in zip(u0, ln.u, strict=True)),
+            tan=tuple(_cwhere(load, zero, c) for c in ln.tan),
+            s=jnp.where(load, 0.0, ln.s),
             h=jnp.where(load, opts["h0"], ln.h),
             status=jnp.where(load, _ACTIVE, jnp.where(free, _IDLE, ln.status)).astype(jnp.int8),
             fresh=load | ln.fresh,
@@ -683,10 +764,14 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         return _Carry(
             lanes=ln,
             next=nxt,
-            out_u=tuple(o.at[idx].set(v, mode="drop") for o, v in zip(c.out_u, u, strict=True)),
+            out_u=tuple(
+                _C(o.re.at[idx].set(v.re, mode="drop"), o.im.at[idx].set(v.im, mode="drop"))
+                for o, v in zip(c.out_u, u, strict=True)
+            ),
             out_status=c.out_status.at[idx].set(status, mode="drop"),
             out_steps=c.out_steps.at[idx].set(steps, mode="drop"),
             phase=jnp.where(c.phase >= 4, 0, c.phase + 1).astype(jnp.int32),
+            it=c.it + 1,
         )
 
     def run(c: _Carry, stop: int) -> _Carry:
@@ -698,23 +783,16 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
 
     def init(n_lanes: int) -> _Carry:
         """All lanes idle, phase 4: the first iteration loads the first paths."""
-        z = jnp.zeros((n_lanes,), jnp.complex128)
         zr = jnp.zeros((n_lanes,))
+        lane0 = jnp.zeros((n_lanes,), jnp.int32)
         if direct:
-            pv = jax.tree_util.tree_map(lambda v: v[jnp.zeros(n_lanes, jnp.int32)], params)
-            x0, fr = sl.x0[:n_lanes] * 0, sl.frame[jnp.zeros(n_lanes, jnp.int32)]
+            pv, x0, fr = jax.tree_util.tree_map(lambda v: v[lane0], (params, sl.x0, sl.frame))
         else:
             pv = x0 = fr = None
         view = _View(
-            jnp.ones((n_lanes,), jnp.complex128),
-            jnp.zeros(sl.alpha.shape[:1] + (n_lanes,), jnp.complex128),
-            jnp.zeros(sl.beta.shape[:2] + (n_lanes,), jnp.complex128),
-            jnp.zeros(sl.coef.shape[:1] + (n_lanes,), jnp.complex128),
-            pv,
-            x0,
-            fr,
+            gamma.take(lane0), alpha.take(lane0), beta.take(lane0), coef.take(lane0), pv, x0, fr
         )
-        ks = (z,) * n_eq
+        ks = (_C(zr, zr),) * n_eq
         ln = _Lanes(
             u=ks, tan=ks, y=ks, acc=ks, s=zr, h=zr, hc=zr, err=zr,
             status=jnp.full((n_lanes,), _IDLE, jnp.int8),
@@ -723,14 +801,15 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
             pid=jnp.full((n_lanes,), n_paths, jnp.int32),
             view=view,
         )  # fmt: skip
-        zp = jnp.zeros((n_paths,), jnp.complex128)
+        zp = jnp.zeros((n_paths,))
         return _Carry(
             lanes=ln,
             next=jnp.zeros((), jnp.int32),
-            out_u=(zp,) * n_eq,
+            out_u=(_C(zp, zp),) * n_eq,
             out_status=jnp.full((n_paths,), _FAILED, jnp.int8),
             out_steps=jnp.zeros((n_paths,), jnp.int32),
             phase=jnp.asarray(4, jnp.int32),
+            it=jnp.zeros((), jnp.int32),
         )
 
     return run, init, n_paths
@@ -750,7 +829,7 @@ def _track(system, jac, params, sl: _Slices, lay: _Layout, opts: dict) -> Soluti
             idx = jnp.argsort(c.lanes.status != _ACTIVE, stable=True)[:size]  # active first
             c = c._replace(lanes=_take_lanes(c.lanes, idx))
         c = run(c, sizes[lev + 1] if lev + 1 < len(sizes) else 0)
-    u = jnp.stack(c.out_u, -1).reshape(bsz, d, lay.n_eqs)
+    u = jnp.stack([v.join() for v in c.out_u], -1).reshape(bsz, d, lay.n_eqs)
     status = c.out_status.reshape(bsz, d)
     steps = c.out_steps.reshape(bsz, d)
     return _finish(system, jac, params, sl, lay, u, status, steps, opts)
@@ -775,7 +854,9 @@ def _finish(system, jac, params, sl: _Slices, lay: _Layout, u, status, steps, op
         mat = [[jf[..., k, i] for i in range(n_eq)] for k in range(n_eq)]
         (du,) = _solve_small(mat, [[-f[..., k] for k in range(n_eq)]])
         u = u + jnp.stack(du, -1)
-    nerr = jnp.sqrt(_rel_err2(du, [u[..., i] for i in range(n_eq)], lay))
+    nerr = jnp.sqrt(
+        _rel_err2([_split(v) for v in du], [_split(u[..., i]) for i in range(n_eq)], lay)
+    )
     x = sl.x0[:, None, :] + jnp.einsum("bnk,bdk->bdn", sl.frame, u)
     finite = jnp.all(jnp.isfinite(x.real) & jnp.isfinite(x.imag), -1) & jnp.isfinite(nerr)
     success = (status == _DONE) & finite & (nerr <= opts["final_tol"])

@@ -200,51 +200,46 @@ def _rel_step2(zo, zn):
     return functools.reduce(jnp.maximum, r)
 
 
-def _solve(a, zo, z, prev, fast, it, valid, iterations, step_tol):
+def _solve(a, z, step, prev, it, valid, iterations, step_tol):
     """Aberth sweeps until converged, compacting the still-active polynomials.
 
-    ``zo``/``z``: the last two iterates; ``prev``: squared relative step of the sweep
-    before (per polynomial); ``fast``: that sweep already met the fast criterion;
-    ``it``: sweeps done so far; ``valid``: mask of the real polynomials (None: all).
-    Returns the roots and the total number of sweeps.
+    ``z``: the current iterate; ``step``, ``prev``: squared relative steps of the last
+    two sweeps (per polynomial); ``it``: sweeps done so far; ``valid``: mask of the
+    real polynomials (None: all).  Returns the roots and the total number of sweeps.
     """
     n = z[0].shape[0]
     cap = -(-n // _SHRINK) if n >= _MIN_BATCH else 0
     cap = -(-cap // 8) * 8
 
-    def fast_now(step, prev):  # cubic convergence observed: one more sweep suffices
-        return (step <= _FAST_TOL**2) & (step <= prev * prev)
-
-    def active(zo, zn, fast):
-        done = (_rel_step2(zo, zn) <= step_tol**2) | fast
-        return ~done if valid is None else ~done & valid
+    def active(step, fast):
+        act = (step > step_tol**2) & ~fast
+        return act if valid is None else act & valid
 
     def cond(state):
-        i, zo, zn, _, fast = state
-        return (i < iterations) & (jnp.sum(active(zo, zn, fast)) > cap)
+        i, _, step, _, fast = state
+        return (i < iterations) & (jnp.sum(active(step, fast)) > cap)
 
     def body(state):
-        i, zo, zn, prev, _ = state
-        step = _rel_step2(zo, zn)
-        return i + 1, zn, _aberth_sweep(a, zn), step, fast_now(step, prev)
+        i, z, step, prev, _ = state
+        # cubic convergence seen in the previous sweep: the coming one is the last
+        fast = (step <= _FAST_TOL**2) & (step <= prev * prev)
+        new = _aberth_sweep(a, z)
+        return i + 1, new, _rel_step2(z, new), step, fast
 
-    it, zo, z, prev, fast = lax.while_loop(cond, body, (it, zo, z, prev, fast))
+    state = (it, z, step, prev, jnp.zeros(step.shape, bool))
+    it, z, step, prev, fast = lax.while_loop(cond, body, state)
     if cap == 0:
         return z, it
-    act = active(zo, z, fast)
+    act = active(step, fast)
     idx = jnp.nonzero(act, size=cap, fill_value=0)[0]
     sub_valid = jnp.arange(cap) < jnp.sum(act)
-    sub_z, it = _solve(
+    sub = (
         [c[idx] for c in a],
-        [u[idx] for u in zo],
         [u[idx] for u in z],
+        step[idx],
         prev[idx],
-        fast[idx],
-        it,
-        sub_valid,
-        iterations,
-        step_tol,
     )
+    sub_z, it = _solve(*sub, it, sub_valid, iterations, step_tol)
     put = jnp.where(sub_valid, idx, n)  # out of range: dropped
     z = [u.at[put].set(v, mode="drop") for u, v in zip(z, sub_z, strict=True)]
     return z, it
@@ -289,7 +284,6 @@ def _as_complex(x):
     return jnp.asarray(x).astype(jnp.complex128)
 
 
-@functools.partial(jax.jit, static_argnames=("iterations", "tol", "polish_steps", "step_tol"))
 def polyroots(
     coeffs: jax.Array,
     *,
@@ -302,16 +296,21 @@ def polyroots(
 
     Args:
       coeffs: ``(..., d+1)`` coefficients, highest degree first (``numpy.roots``
-        convention); real input is promoted to complex.  Leading coefficient nonzero.
-      iterations: cap on the number of Aberth sweeps (rarely reached: clusters).
+        convention); computed in complex128.  Leading coefficients nonzero.
+      iterations: cap on the number of Aberth sweeps (only reached by multiple roots
+        and tight clusters).
       tol: backward-error threshold of the ``converged`` flag (see module docstring).
       polish_steps: extra Aberth (Newton with implicit deflation) sweeps at the end.
-      step_tol: a polynomial stops iterating once no root moved by more than
-        ``step_tol * |root|`` in a sweep.
+      step_tol: a polynomial is done once no root moved by more than
+        ``step_tol * |root|`` in a sweep (or earlier, on observed cubic convergence).
 
     Returns:
-      ``(roots, converged)``: roots ``(..., d)`` complex in no particular order, and
-      ``converged`` ``(...,)`` bool.
+      ``(roots, converged)``: roots ``(..., d)`` complex128 in no particular order,
+      and ``converged`` ``(...,)`` bool.
+
+    Pure; works under ``jit`` and ``vmap``.  The batch axes are flattened before an
+    internal ``jit``, so every batch shape with the same size and degree shares one
+    compiled program.
     """
     c = _as_complex(coeffs)
     batch, d = c.shape[:-1], c.shape[-1] - 1
@@ -319,21 +318,28 @@ def polyroots(
         raise ValueError("coeffs needs a last axis of length >= 1")
     if d == 0:
         return jnp.zeros((*batch, 0), c.dtype), jnp.isfinite(c[..., 0]) & (c[..., 0] != 0)
-    n = math.prod(batch)
-    flat = c.reshape(n, d + 1)
-    solve = functools.partial(
-        _solve_flat, iterations=iterations, tol=tol, polish_steps=polish_steps, step_tol=step_tol
+    roots, ok = _polyroots_flat(
+        c.reshape(math.prod(batch), d + 1),
+        iterations=iterations,
+        tol=tol,
+        polish_steps=polish_steps,
+        step_tol=step_tol,
     )
-    if n <= _CHUNK or jax.default_backend() != "cpu":
-        roots, ok = solve(flat)
-    else:  # chunks that stay in cache, one after the other; pad with copies of row 0
-        k = -(-n // _CHUNK)
-        size = -(-n // k)
-        pad = jnp.broadcast_to(flat[:1], (k * size - n, d + 1))
-        chunks = jnp.concatenate([flat, pad]).reshape(k, size, d + 1)
-        roots, ok = lax.map(solve, chunks)
-        roots, ok = roots.reshape(k * size, d)[:n], ok.reshape(k * size)[:n]
     return roots.reshape(*batch, d), ok.reshape(batch)
+
+
+@functools.partial(jax.jit, static_argnames=("iterations", "tol", "polish_steps", "step_tol"))
+def _polyroots_flat(flat, **options):
+    """polyroots for an (n, d+1) batch, d >= 1: chunked on CPU when large."""
+    n, d = flat.shape[0], flat.shape[1] - 1
+    solve = functools.partial(_solve_flat, **options)
+    if n <= _CHUNK or jax.default_backend() != "cpu":
+        return solve(flat)
+    k = -(-n // _CHUNK)  # chunks that stay in cache, solved one after the other
+    size = -(-n // k)
+    pad = jnp.broadcast_to(flat[:1], (k * size - n, d + 1))  # copies of row 0
+    roots, ok = lax.map(solve, jnp.concatenate([flat, pad]).reshape(k, size, d + 1))
+    return roots.reshape(k * size, d)[:n], ok.reshape(k * size)[:n]
 
 
 def _solve_flat(flat, *, iterations, tol, polish_steps, step_tol):
@@ -346,9 +352,8 @@ def _solve_flat(flat, *, iterations, tol, polish_steps, step_tol):
         z = _polish(b, _quadratic(b), polish_steps)
     else:
         z = _initial(b)
-        fake = [u + 1.0 for u in z]  # a previous iterate that makes everything active
-        inf = jnp.full(z[0].shape, jnp.inf)
-        z, _ = _solve(b, fake, z, inf, inf < 0, 0, None, iterations, step_tol)
+        inf = jnp.full(z[0].shape, jnp.inf)  # steps "before" the first sweep
+        z, _ = _solve(b, z, inf, inf, 0, None, iterations, step_tol)
         z = _polish(b, z, polish_steps)
     ok = _converged(b, z, tol)
     return _times_pow2(jnp.stack(z, axis=-1), e[:, None]), ok

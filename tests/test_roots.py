@@ -61,7 +61,8 @@ def condition(c, r):
     d = len(c) - 1
     t = np.polyval(np.abs(c), np.abs(r))
     dp = np.polyval(np.polyder(c), r) if d > 0 else np.ones_like(r)
-    return t / np.abs(dp)
+    with np.errstate(divide="ignore"):
+        return t / np.abs(dp)
 
 
 def random_polys(d, k, seed):
@@ -173,16 +174,18 @@ def test_bad_polynomials_are_flagged():
 
 
 def test_shapes_real_input_and_dtype():
-    c = random_polys(4, 6, seed=1).reshape(2, 3, 5)
-    r, ok = polyroots(c)
-    assert r.shape == (2, 3, 4) and ok.shape == (2, 3) and r.dtype == jnp.complex128
-    r1, ok1 = polyroots(c[1, 2])
+    c = random_polys(4, N, seed=1)
+    r, ok = polyroots(c.reshape(2, N // 2, 5))  # shares the compiled (N, 5) program
+    assert r.shape == (2, N // 2, 4) and ok.shape == (2, N // 2) and r.dtype == jnp.complex128
+    assert np.array_equal(np.asarray(r).reshape(N, 4), solve(c)[0])
+    r1, ok1 = polyroots(c[5])
     assert r1.shape == (4,) and ok1.shape == () and bool(ok1)
-    assert np.allclose(np.sort_complex(r1), np.sort_complex(r[1, 2]), rtol=1e-13)
+    assert np.abs(match(np.asarray(r1), np.asarray(r[0, 5])) - r[0, 5]).max() < 1e-13
     r0, ok0 = polyroots(np.ones((3, 1)))
     assert r0.shape == (3, 0) and ok0.all()
-    rr, okr = polyroots(np.array([1.0, -6.0, 11.0, -6.0]))
-    assert bool(okr) and np.allclose(np.sort(rr.real), [1, 2, 3], rtol=1e-14)
+    real = np.tile([1.0, -6.0, 11.0, -6.0], (N, 1))  # real input, promoted to complex
+    rr, okr = polyroots(real)
+    assert okr.all() and np.abs(np.sort_complex(rr[0]) - [1, 2, 3]).max() < 1e-14
 
 
 def test_jit_and_vmap():
@@ -192,8 +195,8 @@ def test_jit_and_vmap():
     rv, okv = jax.vmap(jax.vmap(polyroots))(c)
     assert ok.all() and okj.all() and okv.all()
     for other in (rj, rv):
-        for a, b in zip(np.asarray(r).reshape(-1, 3), np.asarray(other).reshape(-1, 3), strict=True):
-            assert np.abs(match(b, a) - a).max() < 1e-12
+        pairs = zip(np.asarray(r).reshape(-1, 3), np.asarray(other).reshape(-1, 3), strict=True)
+        assert max(np.abs(match(b, a) - a).max() for a, b in pairs) < 1e-12
 
 
 def test_polish():
