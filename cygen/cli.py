@@ -242,8 +242,22 @@ def sample(
     out.print(table)
 
 
+def _enable_compilation_cache() -> None:
+    """Persist XLA executables in the cygen cache dir, so repeated commands start fast."""
+    import jax
+
+    from cygen.compiler import cache_dir
+
+    try:
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    except Exception:  # pragma: no cover - an old jax without the option: just slower
+        pass
+
+
 def main() -> None:
     """Console-script entry point."""
+    _enable_compilation_cache()
     app()
 
 

@@ -72,11 +72,13 @@ import numpy as np
 from jax import lax
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "Solutions",
     "StartSystem",
     "bezout_number",
     "make_solver",
     "multihomogeneous_start",
+    "resolve_failed",
     "solve",
 ]
 
@@ -250,23 +252,46 @@ class _Slices(NamedTuple):
 class _View(NamedTuple):
     """Slice data per path (lane); trailing axis = lanes, except params/x0/frame (leading)."""
 
-    gamma: _C  # (L,)
-    alpha: _C  # (R, L)
-    beta: _C  # (R, K, L)
-    coef: _C  # (M, L)
+    gamma: jax.Array  # (L,)
+    alpha: jax.Array  # (R, L)
+    beta: jax.Array  # (R, K, L)
+    coef: jax.Array  # (M, L)
     params: Any  # direct mode only: leaves (L, ...)
     x0: Any  # direct mode only: (L, N)
     frame: Any  # direct mode only: (L, N, K)
 
 
-def _make_slices(key, system, params, lay: _Layout, interpolate: bool) -> _Slices:
+def _mix64(z):
+    """splitmix64 finaliser (uint64 -> uint64)."""
+    z = (z ^ (z >> 30)) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> 27)) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> 31)
+
+
+def _cgauss(key, shape, stream: int = 0):
+    """Standard complex Gaussians (E|z|^2 = 1) from a PRNG key.
+
+    A counter-based splitmix64 generator + Box-Muller: statistically plenty for choosing
+    generic start systems, and it compiles in a fraction of the time of threefry.
+    """
+    kd = jax.random.key_data(key).astype(jnp.uint64).reshape(-1)
+    offset = np.uint64((0x9E3779B97F4A7C15 * (stream + 1)) % 2**64)
+    seed = _mix64((kd[0] << 32) + kd[-1] + offset)
+    n = math.prod(shape)
+    ctr = seed + (jnp.arange(2 * n, dtype=jnp.uint64) + 1) * np.uint64(0x9E3779B97F4A7C15)
+    bits = _mix64(ctr).reshape(2, n)
+    unif = ((bits >> 11).astype(jnp.float64) + 0.5) * 2.0**-53  # in (0, 1)
+    r = jnp.sqrt(-jnp.log(unif[0]))
+    z = r * jnp.exp(2j * np.pi * unif[1])
+    return z.reshape(shape)
+
+
+def _make_slices(key, system, params, lay: _Layout, interpolate: bool, stream=0) -> _Slices:
     start = lay.start
     offs, koffs = lay.offs, lay.koffs
     bsz = jax.tree_util.tree_leaves(params)[0].shape[0]
     n, n_eq, n_rows = offs[-1], lay.n_eqs, len(start.rows)
-    # a single draw keeps the compiled program small
-    z = jax.random.normal(key, (2, bsz, 1 + n_rows * n + n))
-    z = (z[0] + 1j * z[1]) / np.sqrt(2)
+    z = _cgauss(key, (bsz, 1 + n_rows * n + n), stream)
     gamma = z[:, 0] / jnp.abs(z[:, 0])
     ell = z[:, 1 : 1 + n_rows * n].reshape(bsz, n_rows, n)
     hv = z[:, 1 + n_rows * n :]  # Householder vectors: frame_a = I - 2 v v^H / |v|^2
@@ -334,77 +359,6 @@ def _start_points(sl: _Slices, lay: _Layout) -> tuple[jax.Array, ...]:
 
 
 # --------------------------------------------------------------------------------------
-# Split complex numbers: XLA:CPU vectorises float64 arithmetic ~2x better than complex128
-# --------------------------------------------------------------------------------------
-
-
-class _C(NamedTuple):
-    """Complex array stored as separate real and imaginary float64 arrays."""
-
-    re: Any
-    im: Any
-
-    def __add__(self, o):
-        if isinstance(o, _C):
-            return _C(self.re + o.re, self.im + o.im)
-        return _C(self.re + o, self.im)
-
-    __radd__ = __add__
-
-    def __sub__(self, o):
-        if isinstance(o, _C):
-            return _C(self.re - o.re, self.im - o.im)
-        return _C(self.re - o, self.im)
-
-    def __rsub__(self, o):
-        return _C(o - self.re, -self.im)
-
-    def __neg__(self):
-        return _C(-self.re, -self.im)
-
-    def __mul__(self, o):
-        if isinstance(o, _C):
-            return _C(self.re * o.re - self.im * o.im, self.re * o.im + self.im * o.re)
-        return _C(self.re * o, self.im * o)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, o):
-        return self * o.inv() if isinstance(o, _C) else _C(self.re / o, self.im / o)
-
-    def __rtruediv__(self, o):
-        return o * self.inv()
-
-    def inv(self):
-        d = self.re * self.re + self.im * self.im
-        return _C(self.re / d, -self.im / d)
-
-    def abs2(self):
-        return self.re * self.re + self.im * self.im
-
-    def ix(self, *idx):
-        return _C(self.re[idx], self.im[idx])
-
-    def take(self, idx):
-        """Gather along the last axis."""
-        return _C(self.re[..., idx], self.im[..., idx])
-
-    def join(self):
-        return lax.complex(self.re, self.im)
-
-    def finite(self):
-        return jnp.isfinite(self.re) & jnp.isfinite(self.im)
-
-
-def _split(z) -> _C:
-    return _C(jnp.real(z), jnp.imag(z))
-
-
-def _cwhere(cond, a: _C, b: _C) -> _C:
-    return _C(jnp.where(cond, a.re, b.re), jnp.where(cond, a.im, b.im))
-
-
-# --------------------------------------------------------------------------------------
 # Evaluation on structure-of-arrays data: every quantity is a list of (d, B) arrays
 # --------------------------------------------------------------------------------------
 
@@ -434,7 +388,7 @@ def _eval_dense(u, sl: _View, lay: _Layout):
     for k in range(n_eq):
         f, df = None, [None] * n_eq
         for e in lay.terms[k]:
-            c = sl.coef.ix(m)
+            c = sl.coef[m]
             m += 1
             nz = [i for i in range(n_eq) if e[i] > 0]
             f = _add(f, _prod([c] + [pw[i, e[i]] for i in nz]))
@@ -458,9 +412,9 @@ def _eval_start(u, sl: _View, lay: _Layout):
         for r in rs:
             a = int(rows[r, 0])
             idx = range(lay.koffs[a], lay.koffs[a + 1])
-            lin = [sl.beta.ix(r, i) * u[i] for i in idx]
-            vs.append(sl.alpha.ix(r) + sum(lin) if lin else zero + sl.alpha.ix(r))
-            grads.append({i: sl.beta.ix(r, i) for i in idx})
+            lin = [sl.beta[r, i] * u[i] for i in idx]
+            vs.append(sl.alpha[r] + sum(lin) if lin else zero + sl.alpha[r])
+            grads.append({i: sl.beta[r, i] for i in idx})
         pre = [None] * (len(vs) + 1)
         suf = [None] * (len(vs) + 1)
         for i in range(len(vs)):
@@ -489,15 +443,32 @@ def _eval_direct(u, sl: _View, system, jac):
         return f, jf @ frame
 
     n_eq = len(u)
-    shape = u[0].re.shape
-    flat = jnp.stack([v.join() for v in u]).reshape(n_eq, -1)
+    shape = u[0].shape
+    flat = jnp.stack([v for v in u]).reshape(n_eq, -1)
     params, x0, frame = jax.tree_util.tree_map(
         lambda v: v.reshape((flat.shape[1],) + v.shape[len(shape) :]), (sl.params, sl.x0, sl.frame)
     )
     f, jf = jax.vmap(one, (1, 0, 0, 0), (1, 2))(flat, params, x0, frame)
-    f = _split(f.reshape((n_eq,) + shape))
-    jf = _split(jf.reshape((n_eq, n_eq) + shape))
-    return [f.ix(k) for k in range(n_eq)], [[jf.ix(k, i) for i in range(n_eq)] for k in range(n_eq)]
+    f = f.reshape((n_eq,) + shape)
+    jf = jf.reshape((n_eq, n_eq) + shape)
+    return [f[k] for k in range(n_eq)], [[jf[k, i] for i in range(n_eq)] for k in range(n_eq)]
+
+
+def _materialize(tree):
+    """Identity that makes XLA compute ``tree`` once and store it.
+
+    XLA:CPU fuses cheap elementwise producers into *every* consumer, so a value shared by
+    several outputs is recomputed once per output; ``optimization_barrier`` does not stop
+    this on CPU, a conditional does.
+    """
+    leaves = jax.tree_util.tree_leaves(tree)
+    first = leaves[0].reshape(-1)[0]
+    return lax.cond(
+        first == first,
+        lambda t: t,
+        lambda t: jax.tree_util.tree_map(lambda v: v * 1.0, t),
+        tree,
+    )
 
 
 def _solve_small(mat, rhs):
@@ -521,22 +492,15 @@ def _solve_small(mat, rhs):
             for i in range(3)
         ]
         inv = 1.0 / (a[0][0] * cof[0][0] + a[0][1] * cof[0][1] + a[0][2] * cof[0][2])
+        cof, inv = _materialize((cof, inv))
         return [
             [(cof[0][i] * x + cof[1][i] * y + cof[2][i] * z) * inv for i in range(3)]
             for x, y, z in rhs
         ]
-    split = isinstance(mat[0][0], _C)
-
-    def cx(v):
-        return v.join() if split else v
-
-    big = jnp.moveaxis(
-        jnp.stack([jnp.stack([cx(v) for v in row]) for row in mat]), (0, 1), (-2, -1)
-    )
-    b = jnp.moveaxis(jnp.stack([jnp.stack([cx(v) for v in col]) for col in rhs]), (0, 1), (-1, -2))
+    big = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in mat]), (0, 1), (-2, -1))
+    b = jnp.moveaxis(jnp.stack([jnp.stack(col) for col in rhs]), (0, 1), (-1, -2))
     sol = jnp.linalg.solve(big, b)  # (..., n, r)
-    out = [[sol[..., i, r] for i in range(n)] for r in range(len(rhs))]
-    return [[_split(v) for v in col] for col in out] if split else out
+    return [[sol[..., i, r] for i in range(n)] for r in range(len(rhs))]
 
 
 # --------------------------------------------------------------------------------------
@@ -569,10 +533,10 @@ _ACTIVE, _DONE, _FAILED, _IDLE = 0, 1, 2, 3
 class _Lanes(NamedTuple):
     """Tracker lanes (one path each); per-lane arrays have shape (L,)."""
 
-    u: tuple  # K split-complex arrays: chart coordinates of the current point on the path
-    tan: tuple  # K split-complex arrays: du/ds there
-    y: tuple  # K split-complex arrays: point of the next evaluation
-    acc: tuple  # K split-complex arrays: RK4 accumulator k1 + 2 k2 + 2 k3 + k4
+    u: tuple  # K complex arrays: chart coordinates of the current point on the path
+    tan: tuple  # K complex arrays: du/ds there
+    y: tuple  # K complex arrays: point of the next evaluation
+    acc: tuple  # K complex arrays: RK4 accumulator k1 + 2 k2 + 2 k3 + k4
     s: jax.Array  # homotopy parameter of u
     h: jax.Array  # step size proposal
     hc: jax.Array  # step size of the current step
@@ -587,11 +551,15 @@ class _Lanes(NamedTuple):
 class _Carry(NamedTuple):
     lanes: _Lanes
     next: jax.Array  # () int32 next path of the queue to load
-    out_u: tuple  # K split-complex arrays (P,)
+    out_u: tuple  # K complex arrays (P,)
     out_status: jax.Array  # (P,) int8
     out_steps: jax.Array  # (P,) int32
     phase: jax.Array  # () int32 micro-step: 0-2 RK4 stages, 3-4 Newton corrections
     it: jax.Array  # () int32 micro-steps so far (all levels)
+
+
+def _abs2(z):
+    return z.real * z.real + z.imag * z.imag
 
 
 def _rel_err2(du, u, lay: _Layout):
@@ -601,7 +569,7 @@ def _rel_err2(du, u, lay: _Layout):
         idx = range(lay.koffs[a], lay.koffs[a + 1])
         if not idx:
             continue
-        r = sum(du[i].abs2() for i in idx) / (1.0 + sum(u[i].abs2() for i in idx))
+        r = sum(_abs2(du[i]) for i in idx) / (1.0 + sum(_abs2(u[i]) for i in idx))
         out = r if out is None else jnp.maximum(out, r)
     return out
 
@@ -636,14 +604,17 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
     tol2 = opts["tol"] ** 2
     kappa2 = opts["contraction"] ** 2
     direct = not opts["interpolate"]
-    u0 = tuple(_split(v) for v in _start_points(sl, lay))
-    n_paths = u0[0].re.shape[0]
-    gamma, alpha, beta, coef = (_split(v) for v in (sl.gamma, sl.alpha, sl.beta, sl.coef))
+    u0 = tuple(v for v in _start_points(sl, lay))
+    n_paths = u0[0].shape[0]
+    gamma, alpha, beta, coef = (v for v in (sl.gamma, sl.alpha, sl.beta, sl.coef))
 
     def hom(v: _View, y, s):
         """Newton correction and tangent du/ds at (y, s)."""
         f, jf = _eval_direct(y, v, system, jac) if direct else _eval_dense(y, v, lay)
         g, jg = _eval_start(y, v, lay)
+        # materialise shared values once: XLA would otherwise re-fuse (recompute) the whole
+        # evaluation into the fusion of every one of the 2K output components
+        f, jf, g, jg = _materialize((f, jf, g, jg))
         wg = v.gamma * (1.0 - s)
         jm = [[wg * jg[k][i] + jf[k][i] * s for i in range(n_eq)] for k in range(n_eq)]
         rhs_newton = [-(wg * g[k] + f[k] * s) for k in range(n_eq)]
@@ -684,7 +655,7 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         err = ln.err
         finite = jnp.isfinite(err) & jnp.isfinite(n2)
         for v in u2 + tuple(tang):
-            finite = finite & v.finite()
+            finite = finite & jnp.isfinite(v.real) & jnp.isfinite(v.imag)
         good = finite & (err <= tol2) & ((n2 <= kappa2 * err) | (n2 <= 1e-26))
         acc = active & good
         ratio = 0.8 * (tol2 / jnp.maximum(err, 1e-300)) ** 0.1
@@ -696,10 +667,10 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         status = jnp.where(acc & (s1 >= 1.0), _DONE, ln.status)
         fail = active & ~acc & ((h < opts["h_min"]) | (steps >= opts["max_steps"]))
         status = jnp.where(fail, _FAILED, status).astype(jnp.int8)
-        u = tuple(_cwhere(acc, a, b) for a, b in zip(u2, ln.u, strict=True))
+        u = tuple(jnp.where(acc, a, b) for a, b in zip(u2, ln.u, strict=True))
         ln = ln._replace(
             u=u,
-            tan=tuple(_cwhere(acc, a, b) for a, b in zip(tang, ln.tan, strict=True)),
+            tan=tuple(jnp.where(acc, a, b) for a, b in zip(tang, ln.tan, strict=True)),
             s=jnp.where(acc, s1, ln.s),
             h=h,
             status=status,
@@ -732,7 +703,7 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
             p, x0, fr = v.params, v.x0, v.frame
         view = _View(
             *(
-                _cwhere(load, new.take(b), old)
+                jnp.where(load, new[..., b], old)
                 for new, old in zip((gamma, alpha, beta, coef), v[:4], strict=True)
             ),
             p,
@@ -741,8 +712,8 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         )
         zero = ln.u[0] * 0.0
         return ln._replace(
-            u=tuple(_cwhere(load, a.take(pid), c) for a, c in zip(u0, ln.u, strict=True)),
-            tan=tuple(_cwhere(load, zero, c) for c in ln.tan),
+            u=tuple(jnp.where(load, a[..., pid], c) for a, c in zip(u0, ln.u, strict=True)),
+            tan=tuple(jnp.where(load, zero, c) for c in ln.tan),
             s=jnp.where(load, 0.0, ln.s),
             h=jnp.where(load, opts["h0"], ln.h),
             status=jnp.where(load, _ACTIVE, jnp.where(free, _IDLE, ln.status)).astype(jnp.int8),
@@ -764,10 +735,7 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         return _Carry(
             lanes=ln,
             next=nxt,
-            out_u=tuple(
-                _C(o.re.at[idx].set(v.re, mode="drop"), o.im.at[idx].set(v.im, mode="drop"))
-                for o, v in zip(c.out_u, u, strict=True)
-            ),
+            out_u=tuple(o.at[idx].set(v, mode="drop") for o, v in zip(c.out_u, u, strict=True)),
             out_status=c.out_status.at[idx].set(status, mode="drop"),
             out_steps=c.out_steps.at[idx].set(steps, mode="drop"),
             phase=jnp.where(c.phase >= 4, 0, c.phase + 1).astype(jnp.int32),
@@ -790,9 +758,15 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         else:
             pv = x0 = fr = None
         view = _View(
-            gamma.take(lane0), alpha.take(lane0), beta.take(lane0), coef.take(lane0), pv, x0, fr
+            gamma[..., lane0],
+            alpha[..., lane0],
+            beta[..., lane0],
+            coef[..., lane0],
+            pv,
+            x0,
+            fr,
         )
-        ks = (_C(zr, zr),) * n_eq
+        ks = (jnp.zeros((n_lanes,), jnp.complex128),) * n_eq
         ln = _Lanes(
             u=ks, tan=ks, y=ks, acc=ks, s=zr, h=zr, hc=zr, err=zr,
             status=jnp.full((n_lanes,), _IDLE, jnp.int8),
@@ -801,11 +775,10 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
             pid=jnp.full((n_lanes,), n_paths, jnp.int32),
             view=view,
         )  # fmt: skip
-        zp = jnp.zeros((n_paths,))
         return _Carry(
             lanes=ln,
             next=jnp.zeros((), jnp.int32),
-            out_u=(_C(zp, zp),) * n_eq,
+            out_u=(jnp.zeros((n_paths,), jnp.complex128),) * n_eq,
             out_status=jnp.full((n_paths,), _FAILED, jnp.int8),
             out_steps=jnp.zeros((n_paths,), jnp.int32),
             phase=jnp.asarray(4, jnp.int32),
@@ -829,7 +802,7 @@ def _track(system, jac, params, sl: _Slices, lay: _Layout, opts: dict) -> Soluti
             idx = jnp.argsort(c.lanes.status != _ACTIVE, stable=True)[:size]  # active first
             c = c._replace(lanes=_take_lanes(c.lanes, idx))
         c = run(c, sizes[lev + 1] if lev + 1 < len(sizes) else 0)
-    u = jnp.stack([v.join() for v in c.out_u], -1).reshape(bsz, d, lay.n_eqs)
+    u = jnp.stack([v for v in c.out_u], -1).reshape(bsz, d, lay.n_eqs)
     status = c.out_status.reshape(bsz, d)
     steps = c.out_steps.reshape(bsz, d)
     return _finish(system, jac, params, sl, lay, u, status, steps, opts)
@@ -854,9 +827,7 @@ def _finish(system, jac, params, sl: _Slices, lay: _Layout, u, status, steps, op
         mat = [[jf[..., k, i] for i in range(n_eq)] for k in range(n_eq)]
         (du,) = _solve_small(mat, [[-f[..., k] for k in range(n_eq)]])
         u = u + jnp.stack(du, -1)
-    nerr = jnp.sqrt(
-        _rel_err2([_split(v) for v in du], [_split(u[..., i]) for i in range(n_eq)], lay)
-    )
+    nerr = jnp.sqrt(_rel_err2([v for v in du], [u[..., i] for i in range(n_eq)], lay))
     x = sl.x0[:, None, :] + jnp.einsum("bnk,bdk->bdn", sl.frame, u)
     finite = jnp.all(jnp.isfinite(x.real) & jnp.isfinite(x.imag), -1) & jnp.isfinite(nerr)
     success = (status == _DONE) & finite & (nerr <= opts["final_tol"])
@@ -875,8 +846,9 @@ def _normalise(x, offs):
     parts = []
     for a in range(len(offs) - 1):
         xa = x[..., offs[a] : offs[a + 1]]
-        i = jnp.argmax(jnp.abs(xa), axis=-1)
-        parts.append(xa / jnp.take_along_axis(xa, i[..., None], axis=-1))
+        i = jnp.argmax(jnp.abs(xa), axis=-1)[..., None]
+        scaled = xa / jnp.take_along_axis(xa, i, axis=-1)
+        parts.append(jnp.where(jnp.arange(xa.shape[-1]) == i, 1.0, scaled))  # exact 1
     return jnp.concatenate(parts, -1)
 
 
@@ -903,21 +875,38 @@ def _pairwise_distinct(x, offs, dup_tol):
 # --------------------------------------------------------------------------------------
 
 DEFAULT_OPTIONS = dict(
-    interpolate=True,
-    tol=1e-6,
-    contraction=0.1,
-    h0=0.05,
-    h_min=1e-10,
-    max_growth=3.0,
-    max_steps=400,
-    lanes=4096,
-    levels=3,
-    compaction=8,
-    min_level=64,
-    polish_iters=3,
-    final_tol=1e-10,
-    dup_tol=1e-7,
+    interpolate=True,  # track the interpolated chart polynomial (else call system each step)
+    tol=1e-3,  # accepted relative RK4 error per step (first Newton correction)
+    contraction=0.1,  # required Newton contraction |dx2| / |dx1|
+    h0=0.05,  # initial step in s
+    h_min=1e-10,  # smaller steps => path failed
+    max_growth=3.0,  # max step growth factor per accepted step
+    max_steps=400,  # predictor-corrector steps per path (accepted + rejected)
+    lanes=4096,  # paths tracked simultaneously (refilled from the queue of start points)
+    levels=3,  # 1 + number of tail compactions (separately compiled loop copies)
+    compaction=8,  # lane-count reduction factor per tail compaction
+    min_level=64,  # no compaction below this many lanes
+    polish_iters=3,  # Newton iterations with the exact system at s = 1
+    final_tol=1e-10,  # max relative last Newton correction for success
+    dup_tol=1e-7,  # endpoints closer than this (projective distance) are duplicates
 )
+
+
+def _prepare(t, q, params, options):
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError("cygen.homotopy needs complex128: enable jax_enable_x64")
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown options: {sorted(unknown)}")
+    start = multihomogeneous_start(t, q)
+    if start.n_eqs == 0:
+        raise ValueError("need at least one equation (sum(t) > 0)")
+    if start.n_paths == 0:
+        raise ValueError(f"the system with t={t}, q={q} has no isolated solutions")
+    leaves = jax.tree_util.tree_leaves(params)
+    if not leaves:
+        raise ValueError("params must contain at least one array with a leading batch axis")
+    return _layout(start), {**DEFAULT_OPTIONS, **options}, leaves[0].shape[0]
 
 
 def solve(
@@ -937,58 +926,63 @@ def solve(
     Args:
         system: ``system(x, p) -> (K,)`` complex equations for one slice, ``x`` the
             concatenated homogeneous coordinates ``(N,)``, ``p`` one slice's params.
+            Equation ``k`` must be a polynomial of degree ``<= q[a][k]`` in group ``a``
+            (homogeneous of exactly that degree for the path count to be the Bezout number).
         t: projective dimension of every variable group (``K = sum(t)``).
         q: ``q[a][k]`` = degree of equation ``k`` in group ``a``.
         params: pytree, every leaf with leading batch axis ``B``.
         key: PRNG key (start systems, charts and gamma are drawn from it).
         jac: optional ``jac(x, p) -> (K, N)``; default ``jax.jacfwd(holomorphic=True)``.
-        retries: rounds of re-solving failed slices whole with new random data.
-        retry_fraction: at most ``ceil(retry_fraction * B)`` slices are re-solved per round
-            (static shapes); further failed slices stay ``ok=False``.
-        **options: see ``DEFAULT_OPTIONS``: ``interpolate`` (track with the interpolated
-            chart polynomial instead of calling ``system`` at every step), ``tol`` (relative
-            RK4 error per step), ``contraction``, ``h0``, ``h_min``, ``max_growth``,
-            ``max_steps``, ``polish_iters``, ``final_tol``, ``dup_tol``.
+            Used for the final polish (and for tracking when ``interpolate=False``).
+        retries: rounds of :func:`resolve_failed` applied to the result.
+        retry_fraction: at most ``ceil(retry_fraction * B)`` slices are re-solved per round.
+        **options: overrides of ``DEFAULT_OPTIONS``, see there.
 
     Returns:
-        :class:`Solutions` with ``x`` of shape ``(B, d, N)``.  Jit-compatible; deterministic
-        for a fixed key.
+        :class:`Solutions` with ``x`` of shape ``(B, d, N)``.  Jit-compatible (all options
+        are static); deterministic for a fixed key.
     """
-    if not jax.config.jax_enable_x64:
-        raise RuntimeError("cygen.homotopy needs complex128: enable jax_enable_x64")
-    unknown = set(options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise TypeError(f"unknown options: {sorted(unknown)}")
-    opts = {**DEFAULT_OPTIONS, **options}
-    start = multihomogeneous_start(t, q)
-    if start.n_paths == 0:
-        raise ValueError(f"the system with t={t}, q={q} has no isolated solutions")
-    if start.n_eqs == 0:
-        raise ValueError("need at least one equation (sum(t) > 0)")
-    leaves = jax.tree_util.tree_leaves(params)
-    if not leaves:
-        raise ValueError("params must contain at least one array with a leading batch axis")
-    bsz = leaves[0].shape[0]
-    lay = _layout(start)
-    keys = jax.random.split(key, retries + 1)
-
-    def attempt(k, p):
-        sl = _make_slices(k, system, p, lay, opts["interpolate"])
-        return _track(system, jac, p, sl, lay, opts)
-
-    res = attempt(keys[0], params)
+    lay, opts, bsz = _prepare(t, q, params, options)
+    res = _attempt(system, jac, params, key, lay, opts)
     m = min(bsz, max(1, math.ceil(retry_fraction * bsz)))
     for r in range(retries):
-        res = _retry(attempt, params, res, keys[r + 1], m)
+        res = _retry(system, jac, params, res, key, m, lay, opts, stream=r + 1)
     return res
 
 
-def _retry(attempt, params, res: Solutions, key, m: int) -> Solutions:
-    """Re-solve up to ``m`` failed slices whole with new random data; merge the results."""
+def resolve_failed(
+    system: Callable[[jax.Array, Any], jax.Array],
+    t: Sequence[int],
+    q: Sequence[Sequence[int]],
+    params: Any,
+    result: Solutions,
+    key: jax.Array,
+    *,
+    max_slices: int,
+    jac: Callable[[jax.Array, Any], jax.Array] | None = None,
+    **options: Any,
+) -> Solutions:
+    """Re-solve up to ``max_slices`` slices with ``result.ok == False`` from scratch.
+
+    Whole slices are re-solved with new random start systems, charts and gamma (re-running
+    only the failed paths would not be correct: which start point leads to which solution
+    depends on gamma).  Slices whose new solve is ok replace the old entries.
+    """
+    lay, opts, bsz = _prepare(t, q, params, options)
+    return _retry(system, jac, params, result, key, min(bsz, max_slices), lay, opts)
+
+
+def _attempt(system, jac, params, key, lay: _Layout, opts, stream: int = 0) -> Solutions:
+    sl = _make_slices(key, system, params, lay, opts["interpolate"], stream)
+    return _track(system, jac, params, sl, lay, opts)
+
+
+def _retry(system, jac, params, res: Solutions, key, m: int, lay, opts, stream=1) -> Solutions:
     order = jnp.argsort(res.ok.astype(jnp.int32), stable=True)[:m]  # failed slices first
 
     def run(_):
-        sub = attempt(key, jax.tree_util.tree_map(lambda p: p[order], params))
+        sub_params = jax.tree_util.tree_map(lambda p: p[order], params)
+        sub = _attempt(system, jac, sub_params, key, lay, opts, stream)
         take = ~res.ok[order] & sub.ok
         out = []
         for old, new in zip(res, sub, strict=True):

@@ -48,7 +48,8 @@ def test_residuals_and_volume(sampled):
 @pytest.mark.parametrize("name", ["tian_yau", "schoen", "bicubic_generic"])
 def test_every_slice_has_exactly_d_distinct_points(name):
     module = _module(name)
-    for solver, spec in zip(slice_solvers(module, 512), module.SPEC["slices"], strict=True):
+    # the same chunk size as sample(module, 6000) above: the compiled solvers are reused
+    for solver, spec in zip(slice_solvers(module, 6000), module.SPEC["slices"], strict=True):
         z, ok = solver.fn(jax.random.PRNGKey(5))
         z = np.asarray(z).reshape(solver.slices, solver.degree, -1)
         ok = np.asarray(ok).reshape(solver.slices, solver.degree)
@@ -56,7 +57,7 @@ def test_every_slice_has_exactly_d_distinct_points(name):
         assert (ok.all(axis=1) == ok.any(axis=1)).all(), "slices are kept or dropped whole"
         assert solver.degree == spec["points"]
         zn = np.asarray(jax.vmap(module.normalize)(z.reshape(-1, z.shape[-1]))).reshape(z.shape)
-        for points in zn[ok.all(axis=1)][:50]:
+        for points in zn[ok.all(axis=1)][:200]:
             gaps = np.linalg.norm(points[:, None] - points[None], axis=-1)
             assert np.min(gaps + np.eye(len(points))) > 1e-6, "repeated solution"
         eqs = np.asarray(jax.vmap(module.equations)(zn.reshape(-1, zn.shape[-1])))
@@ -72,7 +73,9 @@ def _variant(tmp_path, name, kahler):
     return path
 
 
-@pytest.mark.parametrize("name", ["tian_yau", "bicubic_generic", "schoen"])
+@pytest.mark.parametrize("name", [
+    "tian_yau", pytest.param("bicubic_generic", marks=pytest.mark.slow),
+    pytest.param("schoen", marks=pytest.mark.slow)])
 def test_volume_with_nontrivial_kahler_moduli(tmp_path, name):
     kahler = "1, 3, 2" if name == "schoen" else "1, 2"
     data = sample(_variant(tmp_path, name, kahler), 8000, seed=2)
