@@ -9,52 +9,66 @@ homogeneous of degree ``q[a][k]`` in group ``a``.  For generic coefficients the 
 isolated solutions is the multihomogeneous Bezout number ``d`` = coefficient of
 ``prod_a h_a^t_a`` in ``prod_k sum_a q[a][k] h_a``.  In cygen the system is a complete
 intersection restricted to a random linear slice, ``F_k(lam) = p_k(B lam)``, and all ``d``
-solutions of every slice are needed.
+solutions of every slice are needed.  :func:`solve` handles a batch of ``B`` such systems
+(one ``system`` function, per-slice ``params``) and returns ``(B, d, N)`` solutions.
 
 Algorithm
 ---------
 * Start system (m-homogeneous): ``G_k(x) = prod_a prod_{j<q[a][k]} l_akj . x^(a)`` with
-  random linear forms.  Its solutions are enumerated combinatorially
-  (:func:`multihomogeneous_start`): assign each equation to a group with ``q[a][k] > 0`` so
-  that group ``a`` receives exactly ``t_a`` equations, pick one linear factor of each
-  equation; the group coordinates are then fixed by ``t_a`` linear equations + the patch.
-* Affine patches: one random hyperplane ``c_a . x^(a) = 1`` per group is appended, so the
-  square system has ``N`` equations in ``N`` unknowns and nothing diverges to infinity.
-* Linear homotopy with the gamma trick, ``H(x, s) = (1-s) gamma G(x) + s F(x)``, random
-  ``gamma``, linear forms and patches drawn independently for every slice.
-* Tracking, all paths of all slices in lockstep inside one ``lax.while_loop`` with masks:
-  RK4 predictor (the first stage reuses the tangent computed with the previous corrector),
-  two Newton corrector iterations at the new ``s``.  The first Newton correction estimates
-  the RK4 local error ``err``; a step is accepted when ``err <= tol`` and the second
-  correction contracts (``|dx2| <= contraction * |dx1|``, which rejects steps landing where
-  the Jacobian is badly conditioned, the usual cause of path jumping).  Step sizes are
-  adapted per path with the order-5 rule ``h *= clip(0.8 (tol/err)^(1/5))``.  Errors are
-  measured group-wise relative to ``|x^(a)|_inf`` (scale invariant).
-* The small ``N x N`` linear solves are unrolled Gaussian elimination with partial pivoting
-  on structure-of-arrays data (every matrix entry is a batch-shaped array), which is much
-  faster on CPU than batched LAPACK calls for ``N <~ 8``.
-* End: ``polish_iters`` Newton iterations on ``F`` (plus patches) at ``s = 1``; the target is
-  generic, so endpoints are regular and no end game is needed.
+  random linear forms.  Its ``d`` solutions are enumerated combinatorially in numpy
+  (:func:`multihomogeneous_start`): assign every equation to a group with ``q[a][k] > 0``
+  so that group ``a`` receives exactly ``t_a`` equations, pick one linear factor of each;
+  the group coordinates then solve ``t_a`` linear equations in the chart.
+* Random affine chart per group: ``x^(a) = x0_a + V_a u_a`` with ``[x0_a V_a]`` a random
+  unitary (Householder) matrix, i.e. the patch ``x0_a^H x^(a) = 1``.  The square system in
+  the ``K`` chart coordinates ``u`` has no solutions at infinity for a generic chart.
+* Linear homotopy with the gamma trick, ``H(u, s) = (1-s) gamma G(u) + s F(u)``; gamma,
+  linear forms and charts are drawn independently for every slice (counter-based RNG).
+* Evaluation (default ``interpolate=True``): ``u -> F(x0 + V u)`` is a polynomial of degree
+  ``<= q[a][k]`` in ``u_a``; its few monomial coefficients are computed once per slice by a
+  DFT over a grid of roots of unity (``system`` is called only there, at an off-grid test
+  point that validates the interpolant, and in the final polish).  Tracking then
+  evaluates ``F``, ``G`` and their Jacobians as unrolled elementwise code on
+  structure-of-arrays data, and solves the ``K x K`` systems in closed form (Cramer,
+  ``K <= 3``; ``jnp.linalg.solve`` otherwise).  ``interpolate=False`` calls ``system`` +
+  ``jax.jacfwd(holomorphic=True)`` (or a user ``jac``) at every step instead (~10x slower).
+* Tracking: predictor-corrector with per-path adaptive steps; RK4 predictor (its first
+  stage is the tangent from the previous step), two Newton corrections at the new ``s``.
+  The first correction estimates the RK4 local error ``err`` (group-wise relative to
+  ``|x^(a)|``); a step is accepted when ``err <= tol`` and the second correction contracts
+  (``|dx2| <= contraction |dx1|``: rejects landing where the Jacobian is ill-conditioned,
+  the usual cause of path jumping); ``h *= clip(0.8 (tol/err)^(1/5))``.
+* Lockstep execution: one ``lax.while_loop`` whose every iteration does one evaluation +
+  solve for ``lanes`` paths at once (5 iterations = 1 step), static shapes, masks instead
+  of branches.  A finished lane writes its path out and is refilled from the queue of all
+  ``B * d`` start points, so fast paths never wait for slow ones; once the queue is empty
+  the remaining lanes are compacted ``levels - 1`` times (by ``compaction``) into smaller
+  loops so that the few long paths do not keep thousands of idle lanes busy.
+* End: ``polish_iters`` Newton iterations with the exact ``system`` (``jax.jacfwd``) at
+  ``s = 1``; the target is generic, so endpoints are regular and no end game is needed.
+  Each group is scaled so that its largest-modulus coordinate is exactly 1.
 
 Failure handling
 ----------------
-A path fails when it does not reach ``s = 1`` within ``max_steps`` iterations, when its
-step size underflows ``h_min``, when the final Newton correction is not below
-``final_tol`` (relative) or when the result is not finite.  A slice is ``ok`` only if all
-its ``d`` paths succeeded *and* its ``d`` endpoints are pairwise distinct (projective
-distance ``> dup_tol`` in at least one group); duplicates reveal path jumping.  With
-``retries > 0`` the failed slices (up to ``ceil(retry_fraction * B)`` of them per round)
-are re-solved *whole* with fresh ``gamma``/start system/patches; re-running only the failed
-paths would not be correct, since the start-to-end correspondence changes with ``gamma``.
+A path fails when it does not reach ``s = 1`` within ``max_steps`` steps, when its step
+underflows ``h_min``, when the final relative Newton correction exceeds ``final_tol``, when
+the result is not finite, or when the slice's interpolant is invalid.  A slice is ``ok``
+only if all ``d`` paths succeeded *and* the endpoints are pairwise distinct (projective
+distance ``> dup_tol``); a duplicate reveals a path jump (whose lost solution is then
+missing).  Hence ``ok`` slices carry all ``d`` solutions.  Failed slices should be
+discarded or re-solved *whole* (:func:`resolve_failed`, or ``retries=n`` in :func:`solve`)
+with new gamma/start system/charts: re-running only the failed paths would not be correct,
+since which start point leads to which solution depends on gamma.  As failures depend on
+the random homotopy rather than on the slice, re-solving avoids biasing the sample.
 
 Limits
 ------
-* Assumes the target system is generic for its multidegree structure (exactly ``d``
-  regular isolated solutions).  Positive-dimensional or singular solutions are reported as
-  failures, not resolved.
-* Requires ``jax_enable_x64`` (complex128).
-* Cost is dominated by the slowest path in the batch (lockstep); use batches of a few
-  thousand paths or more to amortise the loop overhead.
+* Assumes every slice is generic for its multidegree structure (exactly ``d`` regular
+  isolated solutions); singular or positive-dimensional intersections come out not ``ok``.
+* ``q`` must bound the degrees of ``system`` (checked per slice when interpolating); it
+  must be exact for the path count to equal the number of solutions.
+* Requires ``jax_enable_x64``.  ``K > 3`` uses batched LAPACK solves (slower).
+* Every distinct shape/option set compiles separately (~3-10 s on a small CPU).
 """
 
 from __future__ import annotations
@@ -247,6 +261,7 @@ class _Slices(NamedTuple):
     alpha: jax.Array  # (R, B) start linear forms l_r(x0 + V u) = alpha_r + beta_r . u
     beta: jax.Array  # (R, K, B)
     coef: jax.Array  # (M, B) chart monomial coefficients of F (interpolation), or (0, B)
+    valid: jax.Array  # (B,) bool: the interpolant reproduces F at a test point
 
 
 class _View(NamedTuple):
@@ -317,17 +332,19 @@ def _make_slices(key, system, params, lay: _Layout, interpolate: bool, stream=0)
     # every affine form scaled to unit coefficient norm
     norm = jnp.sqrt(jnp.abs(alpha) ** 2 + jnp.sum(jnp.abs(beta) ** 2, axis=1))
     alpha, beta = alpha / norm, beta / norm[:, None, :]
-    coef = jnp.zeros((0, bsz), jnp.complex128)
+    coef, valid = jnp.zeros((0, bsz), jnp.complex128), jnp.ones((bsz,), bool)
     if interpolate:
-        coef = _interpolate(system, params, x0, frame, lay)
-    return _Slices(gamma, x0, frame, alpha, beta, coef)
+        coef, valid = _interpolate(system, params, x0, frame, lay)
+    return _Slices(gamma, x0, frame, alpha, beta, coef, valid)
 
 
 def _interpolate(system, params, x0, frame, lay: _Layout):
     """Monomial coefficients of u -> F(x0 + V u) by a DFT on a grid of roots of unity.
 
     Every equation is divided by the norm of its coefficient vector (balances F against
-    the start system G; the solutions do not change).
+    the start system G; the solutions do not change).  Returns ``(coef (M, B), valid
+    (B,))``; ``valid`` is False where the interpolant misses F at an off-grid test point
+    (degrees larger than declared in ``q``, or F not polynomial).
     """
     shape = [lay.qmax[g] + 1 for g in lay.var_group]
     grid = np.array(list(itertools.product(*[range(m) for m in shape])), dtype=float)
@@ -337,11 +354,23 @@ def _interpolate(system, params, x0, frame, lay: _Layout):
     vals = vals.reshape((vals.shape[0], *shape, lay.n_eqs))
     coefs = jnp.fft.fftn(vals, axes=tuple(range(1, 1 + len(shape)))) / max(1, math.prod(shape))
     coefs = coefs.reshape(coefs.shape[0], -1, lay.n_eqs)
-    parts = []
+    parts, norms = [], []
     for k, idx in enumerate(lay.term_index):
         c = coefs[:, np.asarray(idx, dtype=np.int64), k]
-        parts.append(c / jnp.sqrt(jnp.sum(jnp.abs(c) ** 2, -1, keepdims=True)))
-    return jnp.concatenate(parts, axis=1).T  # (M, B)
+        norms.append(jnp.sqrt(jnp.sum(jnp.abs(c) ** 2, -1)))
+        parts.append(c / norms[-1][:, None])
+    coef = jnp.concatenate(parts, axis=1).T  # (M, B)
+    # test point on the unit torus, off the grid: |monomials| = 1
+    bsz = coef.shape[1]
+    u_test = np.exp(2j * np.pi * np.sqrt(np.arange(2, 2 + lay.n_eqs)))
+    exact = jax.vmap(system)(x0 + frame @ u_test, params)  # (B, K)
+    view = _View(None, None, None, coef, None, None, None)
+    approx, _ = _eval_dense([jnp.full((bsz,), v) for v in u_test], view, lay)
+    valid = jnp.ones((bsz,), bool)
+    for k, terms in enumerate(lay.terms):
+        miss = jnp.abs(approx[k] - exact[:, k] / norms[k])
+        valid = valid & (miss <= 1e-8 * math.sqrt(len(terms)))
+    return coef, valid
 
 
 def _start_points(sl: _Slices, lay: _Layout) -> tuple[jax.Array, ...]:
@@ -359,7 +388,7 @@ def _start_points(sl: _Slices, lay: _Layout) -> tuple[jax.Array, ...]:
 
 
 # --------------------------------------------------------------------------------------
-# Evaluation on structure-of-arrays data: every quantity is a list of (d, B) arrays
+# Evaluation on structure-of-arrays data: lists of per-lane arrays, one per component
 # --------------------------------------------------------------------------------------
 
 
@@ -444,7 +473,7 @@ def _eval_direct(u, sl: _View, system, jac):
 
     n_eq = len(u)
     shape = u[0].shape
-    flat = jnp.stack([v for v in u]).reshape(n_eq, -1)
+    flat = jnp.stack(u).reshape(n_eq, -1)
     params, x0, frame = jax.tree_util.tree_map(
         lambda v: v.reshape((flat.shape[1],) + v.shape[len(shape) :]), (sl.params, sl.x0, sl.frame)
     )
@@ -555,7 +584,6 @@ class _Carry(NamedTuple):
     out_status: jax.Array  # (P,) int8
     out_steps: jax.Array  # (P,) int32
     phase: jax.Array  # () int32 micro-step: 0-2 RK4 stages, 3-4 Newton corrections
-    it: jax.Array  # () int32 micro-steps so far (all levels)
 
 
 def _abs2(z):
@@ -604,9 +632,9 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
     tol2 = opts["tol"] ** 2
     kappa2 = opts["contraction"] ** 2
     direct = not opts["interpolate"]
-    u0 = tuple(v for v in _start_points(sl, lay))
+    u0 = _start_points(sl, lay)
     n_paths = u0[0].shape[0]
-    gamma, alpha, beta, coef = (v for v in (sl.gamma, sl.alpha, sl.beta, sl.coef))
+    gamma, alpha, beta, coef = sl.gamma, sl.alpha, sl.beta, sl.coef
 
     def hom(v: _View, y, s):
         """Newton correction and tangent du/ds at (y, s)."""
@@ -629,7 +657,8 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         return ln._replace(hc=hc, y=axpy(0.5 * hc, ln.tan, ln.u), acc=ln.tan)
 
     def no_output(ln: _Lanes):
-        return jnp.full(ln.pid.shape, n_paths, jnp.int32), ln.u, ln.status, ln.steps
+        no_load = jnp.zeros(ln.pid.shape, bool)
+        return jnp.full(ln.pid.shape, n_paths, jnp.int32), ln.u, ln.status, ln.steps, no_load
 
     def stage0(ln, nxt, newt, tang):  # tang = k2
         ln = ln._replace(acc=axpy(2.0, tang, ln.acc), y=axpy(0.5 * ln.hc, tang, ln.u))
@@ -679,17 +708,16 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         )
         # retire finished paths, refill free lanes from the queue
         retire = (status == _DONE) | (status == _FAILED)
-        out = (jnp.where(retire, ln.pid, n_paths), u, status, steps)
         free = status != _ACTIVE
         new_pid = nxt + jnp.cumsum(free.astype(jnp.int32)) - 1
         load = free & (new_pid < n_paths)
+        out = (jnp.where(retire, ln.pid, n_paths), u, status, steps, load)
         nxt = nxt + jnp.sum(load).astype(jnp.int32)
         ln = load_lanes(ln, load, jnp.minimum(new_pid, n_paths - 1), free)
         return begin_step(ln), nxt, out
 
-    def load_lanes(ln: _Lanes, load, pid, free) -> _Lanes:
+    def load_view(v: _View, load, pid) -> _View:
         b = pid // d
-        v = ln.view
         if direct:
 
             def pick(new, old):
@@ -701,7 +729,7 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
             )
         else:
             p, x0, fr = v.params, v.x0, v.frame
-        view = _View(
+        return _View(
             *(
                 jnp.where(load, new[..., b], old)
                 for new, old in zip((gamma, alpha, beta, coef), v[:4], strict=True)
@@ -710,6 +738,8 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
             x0,
             fr,
         )
+
+    def load_lanes(ln: _Lanes, load, pid, free) -> _Lanes:
         zero = ln.u[0] * 0.0
         return ln._replace(
             u=tuple(jnp.where(load, a[..., pid], c) for a, c in zip(u0, ln.u, strict=True)),
@@ -720,7 +750,6 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
             fresh=load | ln.fresh,
             steps=jnp.where(load, 0, ln.steps),
             pid=jnp.where(load, pid, jnp.where(free, n_paths, ln.pid)),
-            view=view,
         )
 
     branches = [stage0, stage1, stage2, newton1, newton2]
@@ -731,15 +760,21 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
         frac = s_frac[c.phase]
         sig = jnp.where((frac == 1.0) & (ln.hc >= 1.0 - ln.s), 1.0, ln.s + frac * ln.hc)
         newt, tang = hom(ln.view, ln.y, sig)
-        ln, nxt, (idx, u, status, steps) = lax.switch(c.phase, branches, ln, c.next, newt, tang)
+        # the (large) per-lane slice data stays out of the switch: XLA copies everything
+        # that passes through a conditional
+        ln, nxt, (idx, u, status, steps, load) = lax.switch(
+            c.phase, branches, ln._replace(view=None), c.next, newt, tang
+        )
+        view = lax.cond(
+            c.phase == 4, lambda v: load_view(v, load, ln.pid), lambda v: v, c.lanes.view
+        )
         return _Carry(
-            lanes=ln,
+            lanes=ln._replace(view=view),
             next=nxt,
             out_u=tuple(o.at[idx].set(v, mode="drop") for o, v in zip(c.out_u, u, strict=True)),
             out_status=c.out_status.at[idx].set(status, mode="drop"),
             out_steps=c.out_steps.at[idx].set(steps, mode="drop"),
             phase=jnp.where(c.phase >= 4, 0, c.phase + 1).astype(jnp.int32),
-            it=c.it + 1,
         )
 
     def run(c: _Carry, stop: int) -> _Carry:
@@ -782,7 +817,6 @@ def _make_tracker(system, jac, params, sl: _Slices, lay: _Layout, d: int, opts: 
             out_status=jnp.full((n_paths,), _FAILED, jnp.int8),
             out_steps=jnp.zeros((n_paths,), jnp.int32),
             phase=jnp.asarray(4, jnp.int32),
-            it=jnp.zeros((), jnp.int32),
         )
 
     return run, init, n_paths
@@ -802,7 +836,7 @@ def _track(system, jac, params, sl: _Slices, lay: _Layout, opts: dict) -> Soluti
             idx = jnp.argsort(c.lanes.status != _ACTIVE, stable=True)[:size]  # active first
             c = c._replace(lanes=_take_lanes(c.lanes, idx))
         c = run(c, sizes[lev + 1] if lev + 1 < len(sizes) else 0)
-    u = jnp.stack([v for v in c.out_u], -1).reshape(bsz, d, lay.n_eqs)
+    u = jnp.stack(c.out_u, -1).reshape(bsz, d, lay.n_eqs)
     status = c.out_status.reshape(bsz, d)
     steps = c.out_steps.reshape(bsz, d)
     return _finish(system, jac, params, sl, lay, u, status, steps, opts)
@@ -830,7 +864,7 @@ def _finish(system, jac, params, sl: _Slices, lay: _Layout, u, status, steps, op
     nerr = jnp.sqrt(_rel_err2([v for v in du], [u[..., i] for i in range(n_eq)], lay))
     x = sl.x0[:, None, :] + jnp.einsum("bnk,bdk->bdn", sl.frame, u)
     finite = jnp.all(jnp.isfinite(x.real) & jnp.isfinite(x.imag), -1) & jnp.isfinite(nerr)
-    success = (status == _DONE) & finite & (nerr <= opts["final_tol"])
+    success = (status == _DONE) & finite & (nerr <= opts["final_tol"]) & sl.valid[:, None]
     x = _normalise(x, lay.offs)
     ok = jnp.all(success, -1) & _pairwise_distinct(x, lay.offs, opts["dup_tol"])
     return Solutions(
@@ -876,7 +910,7 @@ def _pairwise_distinct(x, offs, dup_tol):
 
 DEFAULT_OPTIONS = dict(
     interpolate=True,  # track the interpolated chart polynomial (else call system each step)
-    tol=1e-3,  # accepted relative RK4 error per step (first Newton correction)
+    tol=3e-3,  # accepted relative RK4 error per step (first Newton correction)
     contraction=0.1,  # required Newton contraction |dx2| / |dx1|
     h0=0.05,  # initial step in s
     h_min=1e-10,  # smaller steps => path failed

@@ -100,6 +100,23 @@ def schoen_scale(x, p):
     )
 
 
+_BICUBIC = cgauss(np.random.default_rng(8), 4, 3, 3, 3)
+
+
+def bicubic(x, p):  # P2 x P2, bidegree (3, 3); slice a line x point
+    b0, b1 = p
+    u, w = b0 @ x[:2], b1 @ x[2:3]
+    c = _BICUBIC
+    return (_cubic(c[0], u) * _cubic(c[1], w) + _cubic(c[2], u) * _cubic(c[3], w))[None]
+
+
+def bicubic_scale(x, p):
+    b0, b1 = p
+    u, w = jnp.abs(b0 @ x[:2]), jnp.abs(b1 @ x[2:3])
+    c = np.abs(_BICUBIC)
+    return (_cubic(c[0], u) * _cubic(c[1], w) + _cubic(c[2], u) * _cubic(c[3], w))[None]
+
+
 def make_params(name, rng, n):
     def c(*s):
         return jnp.asarray(cgauss(rng, n, *s))
@@ -109,6 +126,7 @@ def make_params(name, rng, n):
         "tian_yau": lambda: (c(4, 2), c(4, 3)),
         "p5_33": lambda: (c(6, 3), c(6)),
         "schoen": lambda: (c(3, 2), c(2, 2), c(3, 1)),
+        "bicubic": lambda: (c(3, 2), c(3, 1)),
     }[name]()
 
 
@@ -117,6 +135,7 @@ CASES = {
     "tian_yau": (tian_yau, tian_yau_scale, (1, 2), ((3, 0, 1), (0, 3, 1)), 9),
     "p5_33": (p5_33, p5_33_scale, (2,), ((3, 3),), 9),
     "schoen": (schoen, schoen_scale, (1, 1, 0), ((3, 0), (1, 1), (0, 3)), 3),
+    "bicubic": (bicubic, bicubic_scale, (1, 0), ((3,), (3,)), 3),
 }
 
 _SOLVED: dict = {}
@@ -178,7 +197,11 @@ def check_start_solutions(t, q, rng):
         ((1,), ((5,),), 5),  # quintic, line slice
         ((1, 0), ((3,), (3,)), 3),  # bicubic in P2 x P2
         ((1, 1, 0), ((3, 0), (1, 1), (0, 3)), 3),  # Schoen
-        ((1, 1, 1), ((2, 0, 1), (1, 2, 0), (1, 1, 2)), 11),  # permanent of [[2,1,1],[0,2,1],[1,0,2]]
+        (
+            (1, 1, 1),
+            ((2, 0, 1), (1, 2, 0), (1, 1, 2)),
+            11,
+        ),  # permanent of [[2,1,1],[0,2,1],[1,0,2]]
     ],
 )
 def test_start_system_path_count(t, q, d):
@@ -379,3 +402,11 @@ def test_resolve_failed_slices():
             list(np.asarray(fixed.x[b])), list(np.asarray(res.x[b])), [0, 2], 1e-8
         )
     assert np.array_equal(np.asarray(fixed.x[3:]), np.asarray(res.x[3:]))
+
+
+def test_understated_degree_is_flagged():
+    params = make_params("quintic", np.random.default_rng(3), 20)
+    res = jax.jit(lambda p, k: solve(quintic, (1,), ((4,),), p, k, **FAST))(
+        params, jax.random.PRNGKey(0)
+    )
+    assert not np.any(np.asarray(res.ok)) and not np.any(np.asarray(res.success))

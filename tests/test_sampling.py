@@ -45,7 +45,8 @@ def test_residuals_and_volume(sampled):
     np.testing.assert_allclose(jax.vmap(module.normalize)(data.points), data.points, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", ["tian_yau", "schoen", "bicubic_generic"])
+@pytest.mark.parametrize("name", ["tian_yau", "schoen", "bicubic_generic",
+                                  pytest.param("p5_33", marks=pytest.mark.slow)])
 def test_every_slice_has_exactly_d_distinct_points(name):
     module = _module(name)
     # the same chunk size as sample(module, 6000) above: the compiled solvers are reused

@@ -1,0 +1,276 @@
+"""Loss terms and validation measures for metric training (single point; vmap outside).
+
+Terms (weights alpha in the run's config, each logged separately):
+
+``sigma``
+    Monge-Ampère: eta = det g / |Omega|^2, loss = sum w |1 - eta/eta_bar| / sum w with
+    eta_bar = sum w eta / sum w under ``stop_gradient`` (cymetric's convention).  On a
+    validation set it is exactly :func:`cygen.measure.sigma` (float64).
+``kaehler``
+    Kählerity: ||d_k g_{i jbar} - d_i g_{k jbar}|| (Frobenius over i, j, k), the derivatives
+    in the chart coordinates u by forward-mode autodiff through :func:`cygen.models.lift`;
+    weighted mean over the batch.
+``transition``
+    Patch matching: ||g_b - T g_a T^dagger||_F with T = ``runtime.transition(z, a, b)``, a the
+    point's chart and b = :func:`second_chart`; weighted mean.
+``volume``
+    Kähler class: for each factor a the slope s_a = int_X J^(n-1) ^ J_a, with J_a the unit FS
+    form of factor a, must equal its value for the class sum_b t_b H_b from the intersection
+    numbers.  J^(n-1) ^ K / (n-1)! = det g tr(g^-1 k) vol_0, and int F vol_0 = E[w F/|Omega|^2]
+    (the sample weights are |Omega|^2 / density), so
+    s_a = (n-1)! mean(w det g tr(g^-1 g_a) / |Omega|^2); loss = mean_a |s_a / target_a - 1|.
+``ricci``
+    Ricci scalar R = tr(g^-1 Ric), Ric_{i jbar} = -d_i dbar_j log det g (autodiff through
+    the lift; fourth derivatives of a phi network); loss = weighted mean |R|.
+
+Every loss is of the form "batch constants (eta_bar, the slopes) then a weighted sum over
+points", so a large batch can be split into micro-batches whose gradients add up exactly
+(:func:`objective` takes the constants as an argument).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cygen import measure
+from cygen import runtime as rt
+from cygen.models import Model, Params, lift, local, wirtinger
+
+TERMS = ("sigma", "kaehler", "transition", "volume", "ricci")
+CONSTANT_TERMS = ("sigma", "volume")  # terms whose batch constants need a forward pass
+
+
+class Point(NamedTuple):
+    """Parameter-free data of one point; fields a run does not need are ``None``."""
+
+    inputs: Any  # model.inputs(local) in the point's chart
+    weight: jax.Array  # |Omega|^2 / sampling density
+    omega_sq: jax.Array  # |Omega|^2 in the point's chart
+    eta_fs: jax.Array  # det g_FS / |Omega|^2 (for sigma of FS on the same points)
+    zc: jax.Array | None = None  # kaehler, ricci: the point in its chart's frame
+    chart: jax.Array | None = None
+    factors: jax.Array | None = None  # volume: (m, dim, dim) unit FS metric of each factor
+    inputs_b: Any = None  # transition: model inputs in the second chart
+    transition: jax.Array | None = None  # transition: T = transition(z, chart, chart_b)
+
+
+# ----------------------------------------------------------------------------- point data
+
+
+def second_chart(geo: rt.Geometry, z: jax.Array) -> jax.Array:
+    """A second chart valid at ``z``: in the factor whose second-largest |z_i| is largest, that
+    coordinate becomes affine (the other factors keep theirs); the dependent set is the one
+    with the largest |minor| there (as :func:`cygen.runtime.select_chart` does)."""
+    z = rt.normalize(geo, z)
+    firsts, seconds, sizes = [], [], []
+    for o, s in zip(geo.offsets, geo.factor_sizes, strict=True):
+        mags = jnp.abs(z[o : o + s])
+        first = jnp.argmax(mags)
+        second = jnp.argmax(jnp.where(jnp.arange(s) == first, -1.0, mags))
+        firsts.append(first)
+        seconds.append(second)
+        sizes.append(mags[second])
+    lookup = jnp.asarray(geo.lookup)
+    charts = []
+    for f, (o, s) in enumerate(zip(geo.offsets, geo.factor_sizes, strict=True)):
+        combo = 0
+        for a, size in enumerate(geo.factor_sizes):
+            combo = combo * size + (seconds[a] if a == f else firsts[a])
+        scale = jnp.ones(len(geo.factor_of), z.dtype).at[o : o + s].set(z[o + seconds[f]])
+        jac = geo.jacobian(z / scale)
+        minors = jnp.abs(rt.det(jnp.moveaxis(jac[:, geo.dependent_sets], 1, 0)))
+        row = lookup[combo]
+        charts.append(row[jnp.argmax(jnp.where(row >= 0, minors, -1.0))])
+    return jnp.stack(charts)[jnp.argmax(jnp.stack(sizes))]
+
+
+def point_data(model: Model, geo: rt.Geometry, terms: Sequence[str], z: jax.Array,
+               weight: jax.Array) -> Point:
+    """Everything the enabled ``terms`` need at one point (float64; any scaling of ``z``)."""
+    z = rt.normalize(geo, z)
+    chart = rt.select_chart(geo, z)
+    loc = local(geo, z, chart)
+    omega = rt.omega_sq(geo, z, chart)
+    pt = Point(model.inputs(loc), weight, omega, _det(loc.g_fs) / omega)
+    if "kaehler" in terms or "ricci" in terms:
+        pt = pt._replace(zc=loc.zc, chart=chart)
+    if "volume" in terms:
+        pt = pt._replace(factors=measure.factor_metrics(geo, rt.frame(geo, z, chart)))
+    if "transition" in terms:
+        b = second_chart(geo, z)
+        pt = pt._replace(inputs_b=model.inputs(local(geo, z, b)),
+                         transition=rt.transition(geo, z, chart, b))
+    return pt
+
+
+def prepare(model: Model, geo: rt.Geometry, terms: Sequence[str], points: np.ndarray,
+            weights: np.ndarray, *, dtype=jnp.float64, chunk: int = 4096) -> Point:
+    """Batched :class:`Point` (numpy arrays, cast to ``dtype``) for many points, in chunks."""
+    from cygen.models import cast
+
+    fn = _prepare_fn(model, geo, tuple(sorted(terms)))
+    parts = []
+    for start in range(0, len(weights), chunk):
+        out = fn(jnp.asarray(points[start : start + chunk]),
+                 jnp.asarray(weights[start : start + chunk], jnp.float64))
+        parts.append(jax.tree.map(np.asarray, cast(out, dtype)))
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+
+
+_PREPARE_CACHE: dict = {}
+
+
+def _prepare_fn(model, geo, terms):
+    key = (id(model.inputs), id(geo), terms)
+    if key not in _PREPARE_CACHE:
+        _PREPARE_CACHE.clear()
+        _PREPARE_CACHE[key] = jax.jit(jax.vmap(
+            lambda z, w: point_data(model, geo, terms, z, w)))
+    return _PREPARE_CACHE[key]
+
+
+# ----------------------------------------------------------------------------- per point
+
+
+def _det(g: jax.Array) -> jax.Array:
+    return jnp.real(rt.det(g) if g.shape[-1] <= 3 else jnp.linalg.det(g))
+
+
+def kaehler_residual(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array,
+                     chart) -> jax.Array:
+    """||d_k g_{i jbar} - d_i g_{k jbar}||_F at one point, derivatives in chart coordinates."""
+    dim = model.dim
+
+    def g_of(t):
+        return model.metric(params, lift(geo, zc, chart, t))
+
+    jac = jax.jacfwd(g_of)(jnp.zeros(2 * dim, zc.real.dtype))  # (dim, dim, 2 dim)
+    dg = 0.5 * (jac[..., :dim] - 1j * jac[..., dim:])  # dg[i, j, k] = d_k g_{i jbar}
+    c = dg - jnp.swapaxes(dg, 0, 2)
+    return jnp.sqrt(jnp.sum(jnp.abs(c) ** 2))
+
+
+def ricci_scalar(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array,
+                 chart) -> jax.Array:
+    """R = tr(g^-1 Ric), Ric = -d dbar log det g, by autodiff in the chart coordinates."""
+    dim = model.dim
+
+    def logdet(t):
+        return jnp.log(_det(model.metric(params, lift(geo, zc, chart, t))))
+
+    t0 = jnp.zeros(2 * dim, zc.real.dtype)
+    ric = -wirtinger(jax.hessian(logdet)(t0), dim)
+    g = model.metric(params, lift(geo, zc, chart, t0))
+    return jnp.real(jnp.trace(jnp.linalg.solve(g, ric)))
+
+
+def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Params,
+                pt: Point) -> dict[str, jax.Array]:
+    """Per-point statistics of the enabled ``terms``; ``eta`` always."""
+    g = model.apply(params, pt.inputs)
+    det = _det(g)
+    out = {"eta": det / pt.omega_sq}
+    if "volume" in terms:
+        n = model.dim
+        tr = jnp.real(jnp.trace(jnp.linalg.solve(g[None], pt.factors), axis1=1, axis2=2))
+        out["slopes"] = math.factorial(n - 1) * det * tr / pt.omega_sq
+    if "kaehler" in terms:
+        out["kaehler"] = kaehler_residual(model, geo, params, pt.zc, pt.chart)
+    if "transition" in terms:
+        gb = model.apply(params, pt.inputs_b)
+        t = pt.transition
+        r = gb - t @ g @ t.conj().T
+        out["transition"] = jnp.sqrt(jnp.sum(jnp.abs(r) ** 2))
+    if "ricci" in terms:
+        out["ricci"] = ricci_scalar(model, geo, params, pt.zc, pt.chart)
+    return out
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+def slope_targets(spec: dict) -> np.ndarray:
+    """int_X J^(n-1) ^ H_a for J in the class sum_b t_b H_b, from the intersection numbers."""
+    t = [float(x) for x in spec["kahler"]]
+    n = int(spec["dimension"])
+    numbers = {tuple(int(i) for i in k): float(v)
+               for k, v in spec["intersection_numbers"].items()}
+    out = []
+    for a in range(len(t)):
+        total = 0.0
+        for bs in itertools.product(range(len(t)), repeat=n - 1):
+            total += math.prod(t[b] for b in bs) * numbers.get(tuple(sorted((*bs, a))), 0.0)
+        out.append(total)
+    return np.asarray(out)
+
+
+def constants(stats: dict[str, jax.Array], w: jax.Array) -> dict[str, jax.Array]:
+    """Batch constants: eta_bar, sum w, batch size and (volume) the slope estimates."""
+    consts = {"w_sum": jnp.sum(w), "n": jnp.asarray(w.shape[0], w.dtype)}
+    consts["eta_bar"] = jnp.sum(w * stats["eta"]) / consts["w_sum"]
+    if "slopes" in stats:
+        consts["slopes"] = jnp.mean(w[:, None] * stats["slopes"], axis=0)
+    return consts
+
+
+def objective(stats: dict[str, jax.Array], w: jax.Array, consts: dict[str, jax.Array],
+              alphas: dict[str, float], targets: np.ndarray | None = None):
+    """(surrogate, values): ``surrogate`` is a sum over points whose gradient, with ``consts``
+    held fixed, is the gradient of sum alpha_t * term_t; ``values`` are the terms themselves
+    (valid when ``stats`` is the whole batch the constants came from)."""
+    values, surrogate = {}, 0.0
+    if "sigma" in alphas:
+        dev = w * jnp.abs(1 - stats["eta"] / consts["eta_bar"]) / consts["w_sum"]
+        values["sigma"] = jnp.sum(dev)
+        surrogate = surrogate + alphas["sigma"] * jnp.sum(dev)
+    if "volume" in alphas:
+        tgt = jnp.asarray(targets, w.dtype)
+        rel = consts["slopes"] / tgt - 1
+        values["volume"] = jnp.mean(jnp.abs(rel))
+        coef = jnp.sign(rel) / (tgt * tgt.shape[0])
+        part = jnp.sum(w[:, None] * stats["slopes"] * coef) / consts["n"]
+        surrogate = surrogate + alphas["volume"] * part
+    for name in ("kaehler", "transition", "ricci"):
+        if name in alphas:
+            term = jnp.sum(w * jnp.abs(stats[name])) / consts["w_sum"]
+            values[name] = term
+            surrogate = surrogate + alphas[name] * term
+    return surrogate, values
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def summarize(stats: dict[str, np.ndarray], w: np.ndarray, spec: dict) -> dict[str, Any]:
+    """Float64 validation measures from per-point ``stats`` (numpy) and weights."""
+    w = np.asarray(w, np.float64)
+    eta = np.asarray(stats["eta"], np.float64)
+    out: dict[str, Any] = {"sigma": measure.sigma(w, eta)}
+    out["volume_mc"] = float(np.mean(w * eta))
+    out["volume_exact"] = float(spec["volume"])
+    if "slopes" in stats:
+        targets = slope_targets(spec)
+        slopes = np.mean(w[:, None] * np.asarray(stats["slopes"], np.float64), axis=0)
+        out["slopes"] = slopes.tolist()
+        out["slopes_exact"] = targets.tolist()
+        out["volume"] = float(np.mean(np.abs(slopes / targets - 1)))
+    for name in ("kaehler", "transition"):
+        if name in stats:
+            out[name] = float(np.sum(w * np.abs(stats[name])) / np.sum(w))
+    return out
+
+
+def ricci_measure(w: np.ndarray, eta: np.ndarray, ricci: np.ndarray, dim: int) -> float:
+    """cymetric's Ricci measure: vol_K^(1/n) / vol_CY * mean(w eta |R|)."""
+    w, eta, ricci = (np.asarray(x, np.float64) for x in (w, eta, ricci))
+    vol_cy = np.mean(w)
+    vol_k = np.mean(w * eta)
+    return float(vol_k ** (1 / dim) / vol_cy * np.mean(w * eta * np.abs(ricci)))
+

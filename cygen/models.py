@@ -1,0 +1,375 @@
+"""Metric ansätze for the trainer: a tiny pure-JAX MLP and the models phi, add, mult and ldl.
+
+A model is a :class:`Model`.  Everything is single-point (vmap outside) and never branches
+in Python on traced values:
+
+* ``init(key) -> params`` (a pytree of real arrays);
+* ``inputs(local) -> inputs``: the parameter-free per-point network inputs, computed from a
+  :class:`Local` (the point in a chart's frame with its pullback and FS metric).  The
+  trainer computes them once per point, in float64, and stores them;
+* ``apply(params, inputs) -> g``: the metric g_{i jbar} in the chart's coordinates,
+  (dim, dim) complex Hermitian;
+* ``metric(params, local) = apply(params, inputs(local))``.
+
+Models (``make_model``):
+
+``phi``
+    g = g_base + d dbar phi, phi a real MLP of the projectively invariant inputs
+    Re, Im z_i zbar_j / ||z^(a)||^2 per factor a; g_base is the FS metric, or
+    P (d dbar K) P^dagger for an optional base potential K (Donaldson, later).  phi is a
+    function on the ambient space, so in chart coordinates d dbar phi = P H P^dagger with H
+    the ambient Wirtinger Hessian and P the pullback: no second derivatives of the
+    embedding.  It is computed by propagating the "jet" (value, the dim holomorphic
+    derivatives and the dim x dim d dbar block along the rows of P) through the MLP
+    (:func:`ddbar_mlp`), which costs 1 + 2 dim + dim^2 real channels per unit.  Kähler by
+    construction, globally defined (no transition loss needed).
+``add`` / ``mult``
+    g = g_FS + N, and g = g_FS ∘ (1 + N) (elementwise), N a Hermitian matrix from an MLP.
+``ldl``
+    The seed's ansatz: g = L D L^dagger with L unit lower-triangular (complex entries from
+    one MLP's real outputs) and D = exp(another MLP).
+    ``add``, ``mult`` and ``ldl`` take the real and imaginary parts of the chart's affine
+    coordinates u = z_free / z_affine plus a one-hot chart label (one network shared across
+    charts); they are not automatically Kähler (see :mod:`cygen.losses`).
+
+The last layer of every network starts near zero (``init_scale``), so ``phi``, ``add`` and
+``mult`` start at the FS metric and ``ldl`` at the identity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cygen import runtime as rt
+
+Params = Any  # a pytree of real arrays
+LIFT_NEWTON = 2  # Newton steps of the implicit function in :func:`lift` (exact to 3rd order)
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,  # the tanh approximation
+    "softplus": jax.nn.softplus,
+}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "phi": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
+    "add": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
+    "mult": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
+    "ldl": {"widths": [500, 500, 500], "activation": "tanh", "init_scale": 1e-2},
+}
+
+
+class Local(NamedTuple):
+    """A point in a chart's affine frame with the geometry every model uses (single point)."""
+
+    zc: jax.Array  # (N,) the point with the chart's affine coordinates set to 1
+    chart: jax.Array  # () int
+    pullback: jax.Array  # (dim, N) dZ/du
+    g_fs: jax.Array  # (dim, dim) the Fubini-Study metric in the chart
+
+
+class Model(NamedTuple):
+    """A metric ansatz: see the module docstring."""
+
+    name: str
+    dim: int
+    init: Callable[[jax.Array], Params]
+    inputs: Callable[[Local], Any]
+    apply: Callable[[Params, Any], jax.Array]
+    kaehler: bool  # Kähler and globally defined by construction
+
+    def metric(self, params: Params, local: Local) -> jax.Array:
+        """g_{i jbar} (dim, dim) at ``local`` in its chart."""
+        return self.apply(params, self.inputs(local))
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def local_at(geo: rt.Geometry, zc: jax.Array, chart) -> Local:
+    """:class:`Local` for a point ``zc`` already in the chart's frame (affine coordinates 1)."""
+    f = rt.frame_at(geo, zc, geo.jacobian(zc), chart)
+    g = f.pullback @ geo.fs_ambient(zc) @ f.pullback.conj().T
+    return Local(zc, jnp.asarray(chart), f.pullback, g)
+
+
+def local(geo: rt.Geometry, z: jax.Array, chart) -> Local:
+    """:class:`Local` of a point ``z`` (any scaling) in chart ``chart``."""
+    return local_at(geo, rt.chart_point(geo, z, chart), chart)
+
+
+def lift(geo: rt.Geometry, zc: jax.Array, chart, t: jax.Array) -> Local:
+    """:class:`Local` at the chart coordinates u(zc) + t[:dim] + i t[dim:] (t real, (2 dim,)).
+
+    The dependent coordinates follow from ``LIFT_NEWTON`` Newton steps started at ``zc``
+    (which is on X): exact at t = 0 and, since the error squares at every step, with exact
+    derivatives in t up to third order.  This is how derivatives of a metric with respect
+    to the chart coordinates (Kählerity, curvature) are taken.
+    """
+    dim = t.shape[0] // 2
+    free = jnp.asarray(geo.free)[chart]
+    dep = jnp.asarray(geo.dependent)[chart]
+    z = jnp.asarray(zc).at[free].add(t[:dim] + 1j * t[dim:])
+    for _ in range(LIFT_NEWTON):
+        step = rt.solve_small(geo.jacobian(z)[:, dep], geo.equations(z)[:, None])[:, 0]
+        z = z.at[dep].add(-step)
+    return local_at(geo, z, chart)
+
+
+def wirtinger(hess: jax.Array, dim: int) -> jax.Array:
+    """d_i dbar_j f (..., dim, dim) from the real Hessian (..., 2 dim, 2 dim) in (Re w, Im w)."""
+    a = hess[..., :dim, :dim]
+    b = hess[..., :dim, dim:]
+    d = hess[..., dim:, dim:]
+    return 0.25 * (a + d + 1j * (b - jnp.swapaxes(b, -1, -2)))
+
+
+def hermitian(diag: jax.Array, re: jax.Array, im: jax.Array, dim: int) -> jax.Array:
+    """Hermitian (dim, dim) from its real diagonal and the upper triangle's Re and Im."""
+    iu, ju = np.triu_indices(dim, 1)
+    m = jnp.zeros((dim, dim), jnp.result_type(diag.dtype, jnp.complex64))
+    m = m.at[np.arange(dim), np.arange(dim)].set(diag)
+    m = m.at[iu, ju].set(re + 1j * im)
+    return m.at[ju, iu].set(re - 1j * im)
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def mlp_init(key: jax.Array, sizes: Sequence[int], init_scale: float = 1.0) -> list[dict]:
+    """Layers ``[{"w": (m, n), "b": (n,)}]``: LeCun-normal weights, the last scaled by init_scale."""
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = []
+    for i, (k, m, n) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
+        scale = (init_scale if i == len(sizes) - 2 else 1.0) / math.sqrt(m)
+        layers.append({"w": scale * jax.random.normal(k, (m, n), jnp.float64),
+                       "b": jnp.zeros(n, jnp.float64)})
+    return layers
+
+
+def mlp(layers: list[dict], x: jax.Array, activation: str) -> jax.Array:
+    """A plain MLP: activation after every layer but the last."""
+    act = ACTIVATIONS[activation]
+    for layer in layers[:-1]:
+        x = act(x @ layer["w"] + layer["b"])
+    return x @ layers[-1]["w"] + layers[-1]["b"]
+
+
+def activation_jet(activation: str, s: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(f(s), f'(s), f''(s)) elementwise."""
+    f = ACTIVATIONS[activation]
+    one = jnp.ones_like(s)
+
+    def first(x):
+        return jax.jvp(f, (x,), (one,))[1]
+
+    f1, f2 = jax.jvp(first, (s,), (one,))
+    return f(s), f1, f2
+
+
+def jet_channels(dim: int) -> int:
+    """Real channels of a jet: value, Re and Im of d (dim each), d dbar (dim^2 real)."""
+    return 1 + 2 * dim + dim * dim
+
+
+def ddbar_mlp(layers: list[dict], jets: jax.Array, activation: str, dim: int) -> jax.Array:
+    """d_i dbar_j of the MLP's scalar output, (dim, dim) Hermitian, from its input jets.
+
+    ``jets`` (C, n_in) holds for each input x: x, Re d_i x, Im d_i x, d_i dbar_i x, and
+    Re, Im of d_i dbar_j x (i < j), C = :func:`jet_channels`.  Through a = f(s):
+    d a = f'(s) d s and d_i dbar_j a = f''(s) d_i s conj(d_j s) + f'(s) d_i dbar_j s; a linear
+    layer acts on every channel alike, so each layer is one matrix product of all channels.
+    """
+    pairs = list(zip(*np.triu_indices(dim, 1), strict=True))
+    k = len(pairs)
+    channels = jets.shape[0]
+    h = jets
+    for layer in layers[:-1]:
+        s = jnp.split(h @ layer["w"], channels, axis=0)
+        a, a1, a2 = activation_jet(activation, s[0] + layer["b"])
+        p, q = s[1 : 1 + dim], s[1 + dim : 1 + 2 * dim]
+        diag = [a2 * (p[i] * p[i] + q[i] * q[i]) + a1 * s[1 + 2 * dim + i] for i in range(dim)]
+        re = [a2 * (p[i] * p[j] + q[i] * q[j]) + a1 * s[1 + 3 * dim + m]
+              for m, (i, j) in enumerate(pairs)]
+        im = [a2 * (q[i] * p[j] - p[i] * q[j]) + a1 * s[1 + 3 * dim + k + m]
+              for m, (i, j) in enumerate(pairs)]
+        h = jnp.concatenate([a] + [a1 * x for x in p] + [a1 * x for x in q] + diag + re + im,
+                            axis=0)
+    out = (h @ layers[-1]["w"])[:, 0]
+    return hermitian(out[1 + 2 * dim : 1 + 3 * dim], out[1 + 3 * dim : 1 + 3 * dim + k],
+                     out[1 + 3 * dim + k :], dim)
+
+
+# ----------------------------------------------------------------------------- phi
+
+
+def invariant_features(geo: rt.Geometry, z: jax.Array) -> jax.Array:
+    """Re/Im of z_i zbar_j / ||z^(a)||^2 per factor (diagonal, then upper Re, upper Im)."""
+    out = []
+    for o, s in zip(geo.offsets, geo.factor_sizes, strict=True):
+        za = z[o : o + s]
+        zz = jnp.outer(za, za.conj()) / jnp.real(jnp.vdot(za, za))
+        iu, ju = np.triu_indices(s, 1)
+        out += [jnp.real(jnp.diagonal(zz)), jnp.real(zz[iu, ju]), jnp.imag(zz[iu, ju])]
+    return jnp.concatenate(out)
+
+
+def feature_jets(geo: rt.Geometry, zc: jax.Array, pullback: jax.Array,
+                 features: Callable | None = None) -> jax.Array:
+    """(C, n_features) jets of ``features`` along the rows of the pullback (see ddbar_mlp)."""
+    features = features or (lambda z: invariant_features(geo, z))
+    dim = pullback.shape[0]
+
+    def along(t):
+        return features(zc + (t[:dim] + 1j * t[dim:]) @ pullback)
+
+    t0 = jnp.zeros(2 * dim, zc.real.dtype)
+    jac = jax.jacfwd(along)(t0)  # (F, 2 dim)
+    dd = wirtinger(jax.jacfwd(jax.jacfwd(along))(t0), dim)  # (F, dim, dim)
+    iu, ju = np.triu_indices(dim, 1)
+    return jnp.concatenate([
+        along(t0)[None],
+        0.5 * jac[:, :dim].T,  # Re d_i x = Re (dx/da - i dx/db)/2
+        -0.5 * jac[:, dim:].T,  # Im d_i x
+        jnp.real(jnp.diagonal(dd, axis1=1, axis2=2)).T,
+        jnp.real(dd[:, iu, ju]).T,
+        jnp.imag(dd[:, iu, ju]).T,
+    ], axis=0)
+
+
+def potential_metric(potential: Callable[[jax.Array], jax.Array], local: Local) -> jax.Array:
+    """P (d dbar K) P^dagger for a real ambient function K (any potential, e.g. Donaldson's)."""
+    dim = local.pullback.shape[0]
+
+    def along(t):
+        return potential(local.zc + (t[:dim] + 1j * t[dim:]) @ local.pullback)
+
+    return wirtinger(jax.hessian(along)(jnp.zeros(2 * dim, local.zc.real.dtype)), dim)
+
+
+def phi_model(geo: rt.Geometry, widths: Sequence[int] = (64, 64, 64), activation: str = "gelu",
+              init_scale: float = 1e-2,
+              base_potential: Callable[[jax.Array], jax.Array] | None = None) -> Model:
+    """g = g_base + d dbar phi; g_base = FS, or P (d dbar K) P^dagger for ``base_potential`` K."""
+    dim = int(geo.free.shape[1])
+    n_in = sum(s * s for s in geo.factor_sizes)
+
+    def init(key):
+        return {"phi": mlp_init(key, [n_in, *widths, 1], init_scale)}
+
+    def inputs(loc: Local):
+        base = loc.g_fs if base_potential is None else potential_metric(base_potential, loc)
+        return feature_jets(geo, loc.zc, loc.pullback), base
+
+    def apply(params, inp):
+        jets, base = inp
+        return base + ddbar_mlp(params["phi"], jets, activation, dim)
+
+    return Model("phi", dim, init, inputs, apply, True)
+
+
+def phi_value(model_params: Params, geo: rt.Geometry, z: jax.Array, activation: str) -> jax.Array:
+    """The potential phi(z) itself (for tests and plots)."""
+    return mlp(model_params["phi"], invariant_features(geo, z), activation)[0]
+
+
+# ----------------------------------------------------------------------------- add, mult, ldl
+
+
+def affine_inputs(geo: rt.Geometry, loc: Local) -> jax.Array:
+    """Re u, Im u of the chart's affine coordinates and a one-hot chart label."""
+    u = loc.zc[jnp.asarray(geo.free)[loc.chart]]
+    n_charts = int(geo.free.shape[0])
+    return jnp.concatenate([jnp.real(u), jnp.imag(u),
+                            jax.nn.one_hot(loc.chart, n_charts, dtype=u.real.dtype)])
+
+
+def _hermitian_from(v: jax.Array, dim: int) -> jax.Array:
+    k = dim * (dim - 1) // 2
+    return hermitian(v[:dim], v[dim : dim + k], v[dim + k :], dim)
+
+
+def fs_nn_model(geo: rt.Geometry, kind: str, widths: Sequence[int] = (64, 64, 64),
+                activation: str = "gelu", init_scale: float = 1e-2) -> Model:
+    """``add``: g = g_FS + N;  ``mult``: g = g_FS ∘ (1 + N);  N Hermitian from an MLP of u."""
+    dim = int(geo.free.shape[1])
+    n_in = 2 * dim + int(geo.free.shape[0])
+
+    def init(key):
+        return {"nn": mlp_init(key, [n_in, *widths, dim * dim], init_scale)}
+
+    def inputs(loc: Local):
+        return affine_inputs(geo, loc), loc.g_fs
+
+    def apply(params, inp):
+        x, g_fs = inp
+        n = _hermitian_from(mlp(params["nn"], x, activation), dim)
+        return g_fs + n if kind == "add" else g_fs * (1 + n)
+
+    return Model(kind, dim, init, inputs, apply, False)
+
+
+def ldl_model(geo: rt.Geometry, widths: Sequence[int] = (500, 500, 500),
+              activation: str = "tanh", init_scale: float = 1e-2) -> Model:
+    """The seed's g = L D L^dagger: L unit lower-triangular, D = exp(MLP), inputs u + chart."""
+    dim = int(geo.free.shape[1])
+    n_in = 2 * dim + int(geo.free.shape[0])
+    k = dim * (dim - 1) // 2
+    il, jl = np.tril_indices(dim, -1)
+
+    def init(key):
+        k1, k2 = jax.random.split(key)
+        return {"lower": mlp_init(k1, [n_in, *widths, max(2 * k, 1)], init_scale),
+                "diag": mlp_init(k2, [n_in, *widths, dim], init_scale)}
+
+    def inputs(loc: Local):
+        return affine_inputs(geo, loc)
+
+    def apply(params, x):
+        v = mlp(params["lower"], x, activation)
+        d = jnp.exp(mlp(params["diag"], x, activation))
+        lower = jnp.eye(dim, dtype=jnp.result_type(v.dtype, jnp.complex64))
+        lower = lower.at[il, jl].set(v[:k] + 1j * v[k : 2 * k])
+        return (lower * d) @ lower.conj().T
+
+    return Model("ldl", dim, init, inputs, apply, False)
+
+
+def make_model(geo: rt.Geometry, name: str = "phi", **options) -> Model:
+    """Build a model by name with ``options`` over :data:`DEFAULTS` (widths, activation, ...)."""
+    if name not in DEFAULTS:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(DEFAULTS)}")
+    opts = {**DEFAULTS[name], **options}
+    if opts["activation"] not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {opts['activation']!r}; "
+                         f"choose from {', '.join(ACTIVATIONS)}")
+    opts["widths"] = tuple(int(w) for w in opts["widths"])
+    if name == "phi":
+        return phi_model(geo, **opts)
+    if name == "ldl":
+        return ldl_model(geo, **opts)
+    return fs_nn_model(geo, name, **opts)
+
+
+def cast(tree: Any, dtype) -> Any:
+    """Cast the floating leaves of a pytree to the real ``dtype`` (complex to its complex kind)."""
+    real = jnp.dtype(dtype)
+    cplx = jnp.result_type(real, jnp.complex64)
+
+    def one(x):
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.complexfloating):
+            return x.astype(cplx)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            return x.astype(real)
+        return x
+
+    return jax.tree.map(one, tree)
