@@ -10,5 +10,13 @@ from cygen.compiler import CompileResult, compile_file, compile_source, load  # 
 from cygen.dataset import Dataset  # noqa: E402
 from cygen.sampling import sample  # noqa: E402
 
-__all__ = ["CompileResult", "Dataset", "compile_file", "compile_source", "load", "sample",
-           "__version__"]
+
+def load_run(run_dir):
+    """A trained run (see :func:`cygen.runs.load_run`): ``.metric(z)``, ``.chart(z)``."""
+    from cygen.runs import load_run as _load_run
+
+    return _load_run(run_dir)
+
+
+__all__ = ["CompileResult", "Dataset", "compile_file", "compile_source", "load", "load_run",
+           "sample", "__version__"]

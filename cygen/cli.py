@@ -242,6 +242,113 @@ def sample(
     out.print(table)
 
 
+class ModelName(enum.StrEnum):
+    phi = "phi"
+    ldl = "ldl"
+    add = "add"
+    mult = "mult"
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold cyan")
+    table.add_column("")
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    return table
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
+@guarded
+def train(
+    source: Annotated[Path, typer.Argument(help="A .cy file or a generated module (.py).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory to create/resume.")],
+    points: Annotated[int | None, typer.Option(help="Points to sample (default 100000).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop cleanly (checkpointed) after this wall time.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    model: Annotated[ModelName, typer.Option(help="Metric ansatz.")] = ModelName.phi,
+    config: Annotated[
+        Path | None, typer.Option(help="A run.toml / .json overriding the defaults.")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Use points from `cygen sample`.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+) -> None:
+    """Compile, sample, train a metric and evaluate it; writes RUN/metrics.json.
+
+    Examples:
+
+      cygen train manifolds/fermat_quintic.cy --out runs/quintic --points 100000 --epochs 30
+
+      cygen train manifolds/tian_yau.cy --out runs/ty --model ldl --max-minutes 10
+
+      cygen train manifolds/fermat_quintic.cy --out runs/quintic --resume --epochs 50
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cygen.train import train as run_train
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task("training", total=None, info="")
+
+        def progress(event: dict) -> None:
+            if event.get("event") == "epoch":
+                info = "  ".join(f"{k}={_fmt(v)}" for k, v in event.items()
+                                 if k.startswith(("val_", "loss")) and v is not None)
+                bar.update(task, total=event.get("epochs"), completed=event.get("epoch", 0),
+                           info=info)
+
+        metrics = run_train(source, out_dir, points=points, epochs=epochs,
+                            max_minutes=max_minutes, seed=seed, model=model.value,
+                            config=config, data=data, resume=resume, progress=progress)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    out.print(_table(f"trained {out_dir}", [(k, _fmt(v)) for k, v in metrics.items()
+                                            if not isinstance(v, dict | list)]))
+
+
+@app.command("eval")
+@guarded
+def eval_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory from `cygen train`.")],
+    points: Annotated[int, typer.Option(help="Fresh points to evaluate on.")] = 10_000,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the run's seed + 1).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Evaluate a trained metric on fresh points (sigma, Kählerity, transition, volume).
+
+    Examples:
+
+      cygen eval runs/quintic --points 50000
+
+      cygen eval runs/quintic --json
+    """
+    from cygen.train import evaluate
+
+    if not (run_dir / "config.json").exists():
+        raise CygenError(f"{run_dir} is not a run directory (no config.json)")
+    metrics = evaluate(run_dir, points=points, seed=seed)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    out.print(_table(f"evaluated {run_dir}", [(k, _fmt(v)) for k, v in metrics.items()
+                                               if not isinstance(v, dict | list)]))
+
+
 def _enable_compilation_cache() -> None:
     """Persist XLA executables in the cygen cache dir, so repeated commands start fast."""
     import jax
