@@ -861,7 +861,7 @@ def _finish(system, jac, params, sl: _Slices, lay: _Layout, u, status, steps, op
         mat = [[jf[..., k, i] for i in range(n_eq)] for k in range(n_eq)]
         (du,) = _solve_small(mat, [[-f[..., k] for k in range(n_eq)]])
         u = u + jnp.stack(du, -1)
-    nerr = jnp.sqrt(_rel_err2([v for v in du], [u[..., i] for i in range(n_eq)], lay))
+    nerr = jnp.sqrt(_rel_err2(du, [u[..., i] for i in range(n_eq)], lay))
     x = sl.x0[:, None, :] + jnp.einsum("bnk,bdk->bdn", sl.frame, u)
     finite = jnp.all(jnp.isfinite(x.real) & jnp.isfinite(x.imag), -1) & jnp.isfinite(nerr)
     success = (status == _DONE) & finite & (nerr <= opts["final_tol"]) & sl.valid[:, None]

@@ -133,12 +133,23 @@ def wirtinger(hess: jax.Array, dim: int) -> jax.Array:
 
 
 def hermitian(diag: jax.Array, re: jax.Array, im: jax.Array, dim: int) -> jax.Array:
-    """Hermitian (dim, dim) from its real diagonal and the upper triangle's Re and Im."""
-    iu, ju = np.triu_indices(dim, 1)
-    m = jnp.zeros((dim, dim), jnp.result_type(diag.dtype, jnp.complex64))
-    m = m.at[np.arange(dim), np.arange(dim)].set(diag)
-    m = m.at[iu, ju].set(re + 1j * im)
-    return m.at[ju, iu].set(re - 1j * im)
+    """Hermitian (dim, dim) from its real diagonal and the upper triangle's Re and Im.
+
+    Built by stacking (no scatter, which is slow on CPU under vmap).
+    """
+    upper = {(i, j): m for m, (i, j) in enumerate(zip(*np.triu_indices(dim, 1), strict=True))}
+    rows = []
+    for i in range(dim):
+        row = []
+        for j in range(dim):
+            if i == j:
+                row.append(diag[i] + 0j)
+            elif i < j:
+                row.append(re[upper[i, j]] + 1j * im[upper[i, j]])
+            else:
+                row.append(re[upper[j, i]] - 1j * im[upper[j, i]])
+        rows.append(jnp.stack(row))
+    return jnp.stack(rows)
 
 
 # ----------------------------------------------------------------------------- networks

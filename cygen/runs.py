@@ -105,9 +105,21 @@ def resolve_config(model: str, overrides: dict | None = None) -> dict:
     return cfg
 
 
+_MODELS: dict = {}
+
+
 def build_model(geo: rt.Geometry, cfg: dict) -> Model:
-    opts = {k: v for k, v in cfg["model"].items() if k != "name"}
-    return make_model(geo, cfg["model"]["name"], **opts)
+    """The run's model; cached per geometry and model config, so compiled functions that
+    close over it are reused across runs in one process."""
+    key = (id(geo), json.dumps(cfg["model"], sort_keys=True))
+    if key not in _MODELS:
+        opts = {k: v for k, v in cfg["model"].items() if k != "name"}
+        _MODELS[key] = (geo, make_model(geo, cfg["model"]["name"], **opts))
+    return _MODELS[key][1]
+
+
+def model_key(geo: rt.Geometry, cfg: dict) -> tuple:
+    return (id(geo), json.dumps(cfg["model"], sort_keys=True))
 
 
 # ----------------------------------------------------------------------------- modules

@@ -42,6 +42,7 @@ from cygen.runs import (
     load_checkpoint,
     load_module,
     load_run,
+    model_key,
     module_file,
     read_config,
     resolve_config,
@@ -57,7 +58,11 @@ ProgressFn = Callable[[dict], None]
 
 
 def make_optimizer(ocfg: dict, steps_per_epoch: int, epochs: int) -> optax.GradientTransformation:
-    """Adam with a constant, cosine or exponential learning-rate schedule (optax)."""
+    """Adam with a constant, cosine or exponential learning-rate schedule (optax).
+
+    The cosine schedule spans ``horizon_epochs`` (default ``epochs``), with an optional
+    linear warm-up; after the horizon the learning rate stays at ``final_lr``.
+    """
     if ocfg["name"] != "adam":
         raise ValueError(f"unknown optimizer {ocfg['name']!r} (adam; L-BFGS via config lbfgs)")
     lr = float(ocfg["lr"])
@@ -150,6 +155,31 @@ def make_chunk_fn(model: Model, geo, alphas: dict[str, float], targets, micro: i
         return params, opt_state, bad, {k: jnp.sum(v) for k, v in values.items()}
 
     return jax.jit(chunk)
+
+
+_CHUNK_FNS: dict = {}
+_EVALUATORS: dict = {}
+
+
+def _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps):
+    """:func:`make_chunk_fn` cached per model, losses, optimiser and epoch length."""
+    key = (model_key(geo, cfg), tuple(sorted(alphas.items())), micro, steps,
+           json.dumps(cfg["optimizer"], sort_keys=True), str(cfg["dtype"]))
+    if key not in _CHUNK_FNS:
+        if len(_CHUNK_FNS) > 8:
+            _CHUNK_FNS.clear()
+        optimizer = make_optimizer(cfg["optimizer"], steps, int(cfg["epochs"]))
+        _CHUNK_FNS[key] = (optimizer, make_chunk_fn(net, geo, alphas, targets, micro, optimizer))
+    return _CHUNK_FNS[key]
+
+
+def _cached_evaluator(net, geo, cfg) -> Evaluator:
+    key = (model_key(geo, cfg), int(cfg["eval"]["chunk"]))
+    if key not in _EVALUATORS:
+        if len(_EVALUATORS) > 8:
+            _EVALUATORS.clear()
+        _EVALUATORS[key] = Evaluator(net, geo, int(cfg["eval"]["chunk"]))
+    return _EVALUATORS[key]
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -307,6 +337,8 @@ def train(
         atomic_write(run / name, code)
         cfg |= {"version": 1, "name": module.SPEC["name"], "source": module.SPEC["source"],
                 "module_file": name, "seed": int(seed), "epochs": int(epochs or 20)}
+        if cfg["optimizer"]["horizon_epochs"] is None:
+            cfg["optimizer"]["horizon_epochs"] = cfg["epochs"]
         if data is not None:
             cfg["data"] = str(Path(data).resolve())
             cfg["points"] = int(points) if points else None
@@ -350,9 +382,8 @@ def train(
     micro = micro if 0 < micro < batch and batch % micro == 0 else None
     steps = n_train // batch
     n_calls, per_call = _calls(steps, batch, int(cfg["steps_per_call"]))
-    optimizer = make_optimizer(cfg["optimizer"], steps, int(cfg["epochs"]))
-    chunk_fn = make_chunk_fn(net, geo, alphas, targets, micro, optimizer)
-    evaluator = Evaluator(net, geo, int(cfg["eval"]["chunk"]))
+    optimizer, chunk_fn = _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps)
+    evaluator = _cached_evaluator(net, geo, cfg)
 
     params = cast(net.init(jax.random.PRNGKey(seed)), dtype)
     opt_state = optimizer.init(params)
