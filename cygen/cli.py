@@ -317,8 +317,11 @@ def train(
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
         return
-    out.print(_table(f"trained {out_dir}", [(k, _fmt(v)) for k, v in metrics.items()
-                                            if not isinstance(v, dict | list)]))
+    headline = [("sigma before (FS)", _fmt(metrics.get("sigma_fs"))),
+                ("sigma after (learned)", _fmt(metrics.get("sigma")))]
+    out.print(_table(f"trained {out_dir}", headline + [
+        (k, _fmt(v)) for k, v in metrics.items()
+        if not isinstance(v, dict | list) and k not in ("sigma", "sigma_fs")]))
 
 
 @app.command("eval")

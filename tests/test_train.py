@@ -1,0 +1,149 @@
+"""The trainer: a short quintic run lowers sigma; resume is exact; NaN guard; no retrace."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import ROOT, compiled
+
+from cygen import models as M
+from cygen.dataset import Dataset
+from cygen.errors import CygenError
+from cygen.runs import load_checkpoint, load_run
+from cygen.sampling import sample
+from cygen.train import TRACES, _split, evaluate, train
+
+QUINTIC = ROOT / "manifolds" / "fermat_quintic.cy"
+# one configuration for every run here, so the compiled step is shared (and cached)
+CONFIG = {
+    "model": {"widths": [16, 16], "activation": "gelu"},
+    "batch_size": 64,
+    "steps_per_call": 10,
+    "optimizer": {"lr": 3e-3, "horizon_epochs": 4},
+    "eval": {"kaehler_points": 0, "ricci_points": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def module():
+    return compiled(QUINTIC)[1]
+
+
+@pytest.fixture(scope="module")
+def data(module, tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "quintic.npz"
+    sample(module, 4000, seed=3).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(module, data, tmp_path_factory):
+    """A 4-epoch run; TRACES counted around it."""
+    run = tmp_path_factory.mktemp("runs") / "quintic"
+    before = dict(TRACES)
+    events = []
+    metrics = train(module, run, data=data, epochs=4, config=CONFIG, progress=events.append)
+    traced = {k: v - before.get(k, 0) for k, v in TRACES.items()}
+    return run, metrics, traced, events
+
+
+def test_short_training_lowers_validation_sigma(trained):
+    run, metrics, _, events = trained
+    assert metrics["status"] == "completed" and metrics["epochs"] == 4
+    assert abs(metrics["sigma_fs"] - 0.373) < 0.05
+    assert metrics["sigma"] < 0.8 * metrics["sigma_fs"]
+    assert metrics["transition"] < 1e-10  # phi is globally defined
+    assert abs(metrics["volume_mc"] / metrics["volume_exact"] - 1) < 0.05
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["sigma"] == metrics["sigma"] and saved["ricci"] is None
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in log] == [1, 2, 3, 4]
+    assert all({"loss", "sigma"} <= set(x["train"]) and "sigma" in x["val"] for x in log)
+    assert log[-1]["val"]["sigma"] == metrics["sigma"]
+    assert all(a["wall_s"] < b["wall_s"] for a, b in zip(log, log[1:], strict=False))
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["name"] == "phi" and config["epochs"] == 4
+    assert {e["event"] for e in events} >= {"start", "step", "epoch", "stop"}
+
+
+def test_the_step_is_compiled_once(trained, module, data, tmp_path):
+    _, _, traced, _ = trained
+    assert traced.get("train_chunk", 0) <= 1 and traced.get("val", 0) <= 1
+    before = dict(TRACES)
+    train(module, tmp_path / "again", data=data, epochs=2, config=CONFIG)
+    assert TRACES["train_chunk"] == before["train_chunk"]
+    assert TRACES["val"] == before.get("val", 0)
+
+
+def test_load_run_metric_is_the_trained_model(trained, data):
+    run_dir = trained[0]
+    run = load_run(run_dir)
+    ds = Dataset.load(data)
+    z = ds.points[:16]
+    geo = run.module.GEOMETRY
+    g = np.asarray(jax.jit(jax.vmap(run.metric))(jnp.asarray(z)))
+    charts = np.asarray(jax.vmap(run.chart)(jnp.asarray(z)))
+    np.testing.assert_array_equal(charts, ds.chart[:16])
+
+    def reference(zz, c):  # g_FS + P (ambient Hessian of phi) P^dagger, independently
+        loc = M.local(geo, zz, c)
+        phi = lambda x: M.phi_value(run.params, geo, x, "gelu")  # noqa: E731
+        return loc.g_fs + M.potential_metric(phi, loc)
+
+    ref = np.asarray(jax.vmap(reference)(jnp.asarray(z), jnp.asarray(charts)))
+    np.testing.assert_allclose(g, ref, atol=1e-13)
+    assert run.metrics["sigma"] == trained[1]["sigma"]
+
+
+def _params(run):
+    return jax.tree.leaves(load_run(run).params)
+
+
+def test_resume_continues_exactly(module, data, tmp_path):
+    straight = train(module, tmp_path / "straight", data=data, epochs=2, config=CONFIG)
+    # stop after the first compiled call of epoch 1, then resume twice
+    first = train(module, tmp_path / "resumed", data=data, epochs=2, config=CONFIG,
+                  max_minutes=1e-9)
+    assert first["status"] == "time_limit" and first["epochs"] == 0
+    _, _, meta = load_checkpoint(tmp_path / "resumed" / "checkpoint.npz",
+                                 _params(tmp_path / "straight"))
+    assert meta["epoch"] == 0 and meta["call"] == 1
+    mid = train(module, tmp_path / "resumed", epochs=1, resume=True)
+    assert mid["epochs"] == 1 and mid["status"] == "completed"
+    final = train(module, tmp_path / "resumed", epochs=2, resume=True)
+    assert final["sigma"] == straight["sigma"]
+    for a, b in zip(_params(tmp_path / "straight"), _params(tmp_path / "resumed"),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    logs = [[json.loads(x)["val"] for x in (tmp_path / r / "log.jsonl").read_text().split("\n")
+             if x] for r in ("straight", "resumed")]
+    assert logs[0] == logs[1]
+
+
+def test_nan_stops_cleanly_with_the_last_good_checkpoint(module, data, tmp_path):
+    ds = Dataset.load(data)
+    train_idx, _ = _split(len(ds), 0, 0.1)
+    weights = ds.weights.copy()
+    weights[train_idx[5]] = np.nan
+    bad = tmp_path / "bad.npz"
+    Dataset(ds.points, weights, ds.omega_sq, ds.chart, ds.metadata).save(bad)
+    metrics = train(module, tmp_path / "nan", data=bad, epochs=2, config=CONFIG)
+    assert metrics["status"] == "non_finite" and "NaN" in metrics["message"]
+    assert metrics["epochs"] == 0 and np.isfinite(metrics["sigma"])
+    run = load_run(tmp_path / "nan")
+    assert all(np.all(np.isfinite(p)) for p in jax.tree.leaves(run.params))
+    assert not (tmp_path / "nan" / "log.jsonl").exists()
+
+
+def test_evaluate_on_fresh_points_and_refuse_to_overwrite(trained, module, data):
+    run_dir, metrics, _, _ = trained
+    out = evaluate(run_dir, points=4000, seed=9)
+    assert out["points"] == 4000 and out["seed"] == 9
+    assert out["sigma"] < 0.8 * out["sigma_fs"]
+    assert abs(out["sigma"] - metrics["sigma"]) < 0.5 * metrics["sigma"]
+    with pytest.raises(CygenError, match="already holds a run"):
+        train(module, run_dir, data=data, epochs=1, config=CONFIG)
