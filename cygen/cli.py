@@ -352,6 +352,80 @@ def eval_cmd(
                                                if not isinstance(v, dict | list)]))
 
 
+def _manifold_or_run(source: Path):
+    """A .cy/.py path as is, or the trained run in a directory (its learned metric)."""
+    if source.is_dir():
+        if not (source / "config.json").exists():
+            raise CygenError(f"{source} is not a run directory (no config.json)")
+        from cygen.runs import load_run
+
+        return load_run(source)
+    if not source.exists():
+        raise CygenError(f"cannot read {source}: no such file")
+    return source
+
+
+@app.command()
+@guarded
+def euler(
+    source: Annotated[Path, typer.Argument(help="A .cy file (FS metric) or a run directory.")],
+    n: Annotated[int, typer.Option("-n", "--points", help="Number of points.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The Euler number by integrating the top Chern form of a metric over sampled points.
+
+    Examples:
+
+      cygen euler manifolds/fermat_quintic.cy -n 50000
+
+      cygen euler runs/quintic --json
+    """
+    from cygen.euler import euler as run_euler
+
+    if n <= 0:
+        raise CygenError(f"-n must be positive, got {n}")
+    result = run_euler(_manifold_or_run(source), n=n, seed=seed)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    out.print(_table(f"Euler number of {result['name']} ({result['metric']})", [
+        ("chi (Monte Carlo)", f"{result['chi_mc']:.3f} ± {result['chi_err']:.3f}"),
+        ("chi (topological)", str(result["chi_topological"])),
+        ("agreement", f"{result['sigmas']:.2f} standard errors"),
+        ("points", str(result["n"])),
+        ("points/s", f"{result['points_per_second']:.0f}"),
+    ]))
+
+
+@app.command()
+@guarded
+def curvature(
+    source: Annotated[Path, typer.Argument(help="A .cy file (FS metric) or a run directory.")],
+    n: Annotated[int, typer.Option("-n", "--points", help="Number of points.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Ricci measure, Ricci scalar statistics and integrated Chern forms of a metric.
+
+    Examples:
+
+      cygen curvature manifolds/fermat_quintic.cy -n 20000
+
+      cygen curvature runs/quintic --json
+    """
+    from cygen.euler import curvature_summary
+
+    if n <= 0:
+        raise CygenError(f"-n must be positive, got {n}")
+    result = curvature_summary(_manifold_or_run(source), n=n, seed=seed)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    out.print(_table(f"curvature of {result['name']} ({result['metric']})", [
+        (k, _fmt(v)) for k, v in result.items() if not isinstance(v, dict | list)]))
+
+
 def _enable_compilation_cache() -> None:
     """Persist XLA executables in the cygen cache dir, so repeated commands start fast."""
     import jax
