@@ -80,3 +80,35 @@ def test_help_has_examples(command):
     assert result.exit_code == 0
     assert "Examples" in result.output
     assert "cygen " + command in result.output
+
+
+def test_euler_cli_on_torus():
+    result = runner.invoke(app, ["euler", str(ROOT / "manifolds/torus.cy"), "-n", "3000", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["chi_topological"] == 0
+    assert abs(data["chi_mc"]) <= 3 * data["chi_err"] + 1e-9
+
+
+def test_euler_cli_bad_input(tmp_path):
+    result = runner.invoke(app, ["euler", str(tmp_path), "-n", "10"])
+    assert result.exit_code == 2
+    assert "not a run directory" in result.output
+
+
+@pytest.mark.slow
+def test_train_eval_euler_cli_round_trip(tmp_path):
+    run = tmp_path / "run"
+    quintic = str(ROOT / "manifolds/fermat_quintic.cy")
+    result = runner.invoke(app, ["train", quintic, "--out", str(run), "--points", "3000",
+                                 "--epochs", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["sigma"] < metrics["sigma_fs"]
+    assert (run / "metrics.json").exists()
+    result = runner.invoke(app, ["eval", str(run), "--points", "2000", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sigma"] < metrics["sigma_fs"]
+    result = runner.invoke(app, ["euler", str(run), "-n", "2000", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["chi_topological"] == -200
