@@ -98,10 +98,11 @@ def jets(geo: rt.Geometry, z: jax.Array, chart) -> Jets:
     dep = jnp.asarray(geo.dependent)[chart]
     # hp[k, e, a] = sum_b d_a d_b p_e P[k, b]
     hp = jax.vmap(lambda v: jax.jvp(geo.jacobian, (zc,), (v,))[1])(p)
-    h = jnp.einsum("kea,ia->eik", hp, p)  # (K, dim, dim): (d^2 p_e)(P_i, P_k)
+    h = jnp.sum(hp[None, :, :, :] * p[:, None, None, :], axis=-1)  # [i, k, e]
+    h = jnp.moveaxis(h, -1, 0)  # (K, dim, dim): (d^2 p_e)(P_i, P_k)
     k_eq, dim = h.shape[0], p.shape[0]
     q_dep = -rt.solve_small(f.minor, h.reshape(k_eq, dim * dim)).reshape(k_eq, dim, dim)
     n = zc.shape[0]
     e_dep = jax.nn.one_hot(dep, n, dtype=zc.dtype)  # (K, N)
-    q = jnp.einsum("eik,em->ikm", q_dep, e_dep)
+    q = jnp.sum(q_dep[:, :, :, None] * e_dep[:, None, None, :], axis=0)
     return Jets(zc, p, q, f.minor)

@@ -19,6 +19,7 @@ Terms (weights alpha in the run's config, each logged separately):
     numbers.  J^(n-1) ^ K / (n-1)! = det g tr(g^-1 k) vol_0, and int F vol_0 = E[w F/|Omega|^2]
     (the sample weights are |Omega|^2 / density), so
     s_a = (n-1)! mean(w det g tr(g^-1 g_a) / |Omega|^2); loss = mean_a |s_a / target_a - 1|.
+    On a curve (n = 1) the slopes do not depend on g, and the single "slope" is int J.
 ``ricci``
     Ricci scalar R = tr(g^-1 Ric), Ric_{i jbar} = -d_i dbar_j log det g (autodiff through
     the lift; fourth derivatives of a phi network); loss = weighted mean |R|.
@@ -146,6 +147,13 @@ def _prepare_fn(model, geo, terms):
 # ----------------------------------------------------------------------------- per point
 
 
+def frobenius(m: jax.Array) -> jax.Array:
+    """||m||_F with a zero (not NaN) gradient at m = 0."""
+    s = jnp.sum(jnp.abs(m) ** 2)
+    positive = s > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, 1.0)), 0.0)
+
+
 def _det(g: jax.Array) -> jax.Array:
     return jnp.real(rt.det(g) if g.shape[-1] <= 3 else jnp.linalg.det(g))
 
@@ -160,8 +168,7 @@ def kaehler_residual(model: Model, geo: rt.Geometry, params: Params, zc: jax.Arr
 
     jac = jax.jacfwd(g_of)(jnp.zeros(2 * dim, zc.real.dtype))  # (dim, dim, 2 dim)
     dg = 0.5 * (jac[..., :dim] - 1j * jac[..., dim:])  # dg[i, j, k] = d_k g_{i jbar}
-    c = dg - jnp.swapaxes(dg, 0, 2)
-    return jnp.sqrt(jnp.sum(jnp.abs(c) ** 2))
+    return frobenius(dg - jnp.swapaxes(dg, 0, 2))
 
 
 def ricci_scalar(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array,
@@ -186,15 +193,17 @@ def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Pa
     out = {"eta": det / pt.omega_sq}
     if "volume" in terms:
         n = model.dim
-        tr = jnp.real(jnp.trace(jnp.linalg.solve(g[None], pt.factors), axis1=1, axis2=2))
-        out["slopes"] = math.factorial(n - 1) * det * tr / pt.omega_sq
+        if n == 1:  # a curve: int J^0 ^ J_a does not see g; the class is int J itself
+            out["slopes"] = (det / pt.omega_sq)[None]
+        else:
+            tr = jnp.real(jnp.trace(jnp.linalg.solve(g[None], pt.factors), axis1=1, axis2=2))
+            out["slopes"] = math.factorial(n - 1) * det * tr / pt.omega_sq
     if "kaehler" in terms:
         out["kaehler"] = kaehler_residual(model, geo, params, pt.zc, pt.chart)
     if "transition" in terms:
         gb = model.apply(params, pt.inputs_b)
         t = pt.transition
-        r = gb - t @ g @ t.conj().T
-        out["transition"] = jnp.sqrt(jnp.sum(jnp.abs(r) ** 2))
+        out["transition"] = frobenius(gb - t @ g @ t.conj().T)
     if "ricci" in terms:
         out["ricci"] = ricci_scalar(model, geo, params, pt.zc, pt.chart)
     return out
@@ -204,11 +213,14 @@ def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Pa
 
 
 def slope_targets(spec: dict) -> np.ndarray:
-    """int_X J^(n-1) ^ H_a for J in the class sum_b t_b H_b, from the intersection numbers."""
+    """int_X J^(n-1) ^ H_a for J in the class sum_b t_b H_b, from the intersection numbers
+    (for a curve, n = 1: the single target int_X J = sum_a t_a int_X H_a)."""
     t = [float(x) for x in spec["kahler"]]
     n = int(spec["dimension"])
     numbers = {tuple(int(i) for i in k): float(v)
                for k, v in spec["intersection_numbers"].items()}
+    if n == 1:
+        return np.asarray([sum(ta * numbers.get((a,), 0.0) for a, ta in enumerate(t))])
     out = []
     for a in range(len(t)):
         total = 0.0

@@ -156,7 +156,7 @@ def hermitian(diag: jax.Array, re: jax.Array, im: jax.Array, dim: int) -> jax.Ar
 
 
 def mlp_init(key: jax.Array, sizes: Sequence[int], init_scale: float = 1.0) -> list[dict]:
-    """Layers ``[{"w": (m, n), "b": (n,)}]``: LeCun-normal weights, the last scaled by init_scale."""
+    """Layers ``[{"w": (m, n), "b": (n,)}]``: LeCun-normal weights, the last times init_scale."""
     keys = jax.random.split(key, len(sizes) - 1)
     layers = []
     for i, (k, m, n) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
@@ -197,14 +197,15 @@ def ddbar_mlp(layers: list[dict], jets: jax.Array, activation: str, dim: int) ->
     ``jets`` (C, n_in) holds for each input x: x, Re d_i x, Im d_i x, d_i dbar_i x, and
     Re, Im of d_i dbar_j x (i < j), C = :func:`jet_channels`.  Through a = f(s):
     d a = f'(s) d s and d_i dbar_j a = f''(s) d_i s conj(d_j s) + f'(s) d_i dbar_j s; a linear
-    layer acts on every channel alike, so each layer is one matrix product of all channels.
+    layer acts on every channel alike.  Channels are kept as separate arrays (one product
+    each): under vmap each is a contiguous (batch, width) block, which is markedly faster on
+    CPU than one product on a stacked (batch, C, width) array.
     """
     pairs = list(zip(*np.triu_indices(dim, 1), strict=True))
     k = len(pairs)
-    channels = jets.shape[0]
-    h = jets
+    h = [jets[c] for c in range(jets.shape[0])]
     for layer in layers[:-1]:
-        s = jnp.split(h @ layer["w"], channels, axis=0)
+        s = [x @ layer["w"] for x in h]
         a, a1, a2 = activation_jet(activation, s[0] + layer["b"])
         p, q = s[1 : 1 + dim], s[1 + dim : 1 + 2 * dim]
         diag = [a2 * (p[i] * p[i] + q[i] * q[i]) + a1 * s[1 + 2 * dim + i] for i in range(dim)]
@@ -212,11 +213,14 @@ def ddbar_mlp(layers: list[dict], jets: jax.Array, activation: str, dim: int) ->
               for m, (i, j) in enumerate(pairs)]
         im = [a2 * (q[i] * p[j] - p[i] * q[j]) + a1 * s[1 + 3 * dim + k + m]
               for m, (i, j) in enumerate(pairs)]
-        h = jnp.concatenate([a] + [a1 * x for x in p] + [a1 * x for x in q] + diag + re + im,
-                            axis=0)
-    out = (h @ layers[-1]["w"])[:, 0]
-    return hermitian(out[1 + 2 * dim : 1 + 3 * dim], out[1 + 3 * dim : 1 + 3 * dim + k],
-                     out[1 + 3 * dim + k :], dim)
+        h = [a] + [a1 * x for x in p] + [a1 * x for x in q] + diag + re + im
+    w = layers[-1]["w"][:, 0]
+    out = [x @ w for x in h[1 + 2 * dim :]]
+
+    def stack(xs):
+        return jnp.stack(xs) if xs else jnp.zeros(0, w.dtype)
+
+    return hermitian(stack(out[:dim]), stack(out[dim : dim + k]), stack(out[dim + k :]), dim)
 
 
 # ----------------------------------------------------------------------------- phi

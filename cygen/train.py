@@ -320,8 +320,9 @@ def train(
     say = progress or (lambda event: None)
     if resume and (run / "config.json").exists():
         cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
-        if epochs is not None:
+        if epochs is not None and int(epochs) != cfg["epochs"]:
             cfg["epochs"] = int(epochs)
+            write_json(run / "config.json", cfg)
         module = load_module(run, cfg)
         resumed = (run / "checkpoint.npz").exists()
     else:
@@ -335,6 +336,7 @@ def train(
         from cygen.io import atomic_write
 
         atomic_write(run / name, code)
+        module = load_module(run, {"module_file": name})  # one module object per code hash
         cfg |= {"version": 1, "name": module.SPEC["name"], "source": module.SPEC["source"],
                 "module_file": name, "seed": int(seed), "epochs": int(epochs or 20)}
         if cfg["optimizer"]["horizon_epochs"] is None:
@@ -536,20 +538,27 @@ def lbfgs_finetune(model: Model, geo, alphas, targets, params: Params, pts: loss
 
 
 def evaluate(run_dir: str | os.PathLike, points: int = 10_000, seed: int | None = None,
-             *, config: dict | None = None) -> dict:
-    """Evaluate a trained run on ``points`` fresh points (float64; seed default: run seed+1)."""
+             *, data: str | os.PathLike | None = None, config: dict | None = None) -> dict:
+    """Evaluate a trained run in float64 on ``points`` fresh points sampled with ``seed``
+    (default: the run's seed + 1), or on the points of ``data`` (an ``.npz``).
+
+    Returns the measures of ``metrics.json`` (``config`` may override ``eval`` settings such
+    as ``ricci_points``) plus ``points`` and ``seed``.
+    """
+    from cygen.dataset import Dataset
     from cygen.sampling import sample
 
     run = load_run(run_dir)
     seed = int(run.config["seed"]) + 1 if seed is None else int(seed)
-    ds = sample(run.module, int(points), seed)
+    ds = Dataset.load(data) if data is not None else sample(run.module, int(points), seed)
     geo = run.module.GEOMETRY
-    ecfg = {**run.config["eval"], **(config or {})}
+    cfg = {**run.config, "eval": {**run.config["eval"], **(config or {})}}
     pts = losses.prepare(run.model, geo, ("kaehler", "transition", "volume"), ds.points,
                          ds.weights)
-    evaluator = Evaluator(run.model, geo, int(ecfg["chunk"]))
-    out = final_metrics(evaluator, run.params, pts, run.module.SPEC, ecfg)
-    out |= {"points": int(points), "seed": seed, "run": str(run.path),
+    out = final_metrics(_cached_evaluator(run.model, geo, cfg), run.params, pts,
+                        run.module.SPEC, cfg["eval"])
+    out |= {"points": len(ds), "seed": None if data is not None else seed,
+            "data": None if data is None else str(data), "run": str(run.path),
             "model": run.config["model"]["name"], "name": run.module.SPEC["name"]}
     return jsonable(out)
 
