@@ -11,7 +11,8 @@ Usage: python benchmarks/bench_train.py [--out benchmarks/results/train.json] [-
   of wall time (everything after sampling: precomputation, compilation, training,
   validation, checkpoints): the sigma-vs-time curve.
 
-Per-epoch times come from the run's ``log.jsonl`` (``train_s``: optimiser steps only;
+Per-epoch times come from the run's ``log.jsonl`` (``train_s``: optimiser steps only, wall
+clock; ``train_cpu_s``: the same in process CPU time, which a shared machine inflates less;
 ``wall_s``: everything).  The first epoch includes compilation and is reported separately.
 The load average is recorded: the machine may be shared.
 """
@@ -60,8 +61,11 @@ def _speed(run: Path, n_train: int) -> dict:
     log = _log(run)
     train = _per_epoch(log, "train_s")
     wall = _per_epoch(log, "wall_s")
+    cpu = _per_epoch(log, "train_cpu_s")
     steady = train[1:] or train
     return {
+        "train_cpu_s_per_epoch_median": round(statistics.median(cpu[1:] or cpu), 3),
+        "train_points_per_cpu_s_median": round(n_train / statistics.median(cpu[1:] or cpu)),
         "epochs": len(log),
         "first_epoch_train_s": round(train[0], 3),
         "train_s_per_epoch_median": round(statistics.median(steady), 3),

@@ -312,6 +312,216 @@ def metric_jet(metric_fn, geo: rt.Geometry, z: jax.Array, chart=None, *,
     return autodiff_jet(_metric_callable(metric_fn), geo, z, chart, embedding)
 
 
+# ----------------------------------------------------------------------------- phi models
+
+
+class RealJet(NamedTuple):
+    """Derivatives of real functions h(s, sbar) at s = 0 up to bidegree (2, 2), per unit.
+
+    The unit axis is last.  ``v`` (U,) real; ``d1[i]`` = d_i h; ``d2[i, k]`` = d_i d_k h;
+    ``m[i, j]`` = d_i dbar_j h; ``t[i, k, j]`` = d_i d_k dbar_j h;
+    ``f[i, k, j, l]`` = d_i d_k dbar_j dbar_l h.  Every other derivative of bidegree <= (2, 2)
+    is a conjugate of these (h is real), e.g. d_i dbar_j dbar_l h = conj(t[j, l, i]).
+    """
+
+    v: jax.Array
+    d1: jax.Array
+    d2: jax.Array
+    m: jax.Array
+    t: jax.Array
+    f: jax.Array
+
+
+def _jet_compose(h: RealJet, s1, s2, s3, s4, value) -> RealJet:
+    """sigma(h) by Faa di Bruno, from sigma's derivatives s1..s4 at h.v (set partitions)."""
+    d1, d2, m, t = h.d1, h.d2, h.m, h.t
+    c1, c2, ct = jnp.conj(d1), jnp.conj(d2), jnp.conj(t)
+    return RealJet(
+        value,
+        s1 * d1,
+        s2 * ein("iu,ku->iku", d1, d1) + s1 * d2,
+        s2 * ein("iu,ju->iju", d1, c1) + s1 * m,
+        s3 * ein("iu,ku,ju->ikju", d1, d1, c1)
+        + s2 * (ein("iku,ju->ikju", d2, c1) + ein("iu,kju->ikju", d1, m)
+                + ein("ku,iju->ikju", d1, m))
+        + s1 * t,
+        s4 * ein("iu,ku,ju,lu->ikjlu", d1, d1, c1, c1)
+        + s3 * (ein("iku,ju,lu->ikjlu", d2, c1, c1) + ein("jlu,iu,ku->ikjlu", c2, d1, d1)
+                + ein("iju,ku,lu->ikjlu", m, d1, c1) + ein("ilu,ku,ju->ikjlu", m, d1, c1)
+                + ein("kju,iu,lu->ikjlu", m, d1, c1) + ein("klu,iu,ju->ikjlu", m, d1, c1))
+        + s2 * (ein("iku,jlu->ikjlu", d2, c2) + ein("iju,klu->ikjlu", m, m)
+                + ein("ilu,kju->ikjlu", m, m) + ein("ikju,lu->ikjlu", t, c1)
+                + ein("iklu,ju->ikjlu", t, c1) + ein("jliu,ku->ikjlu", ct, d1)
+                + ein("jlku,iu->ikjlu", ct, d1))
+        + s1 * h.f,
+    )
+
+
+def _jet_mul(u: RealJet, w: RealJet) -> RealJet:
+    """The Leibniz rule for a product of two real jets (sum over splittings)."""
+    uc1, uc2, uct = jnp.conj(u.d1), jnp.conj(u.d2), jnp.conj(u.t)
+    wc1, wc2, wct = jnp.conj(w.d1), jnp.conj(w.d2), jnp.conj(w.t)
+    t = (u.t * w.v + u.v * w.t
+         + ein("iku,ju->ikju", u.d2, wc1) + ein("ju,iku->ikju", uc1, w.d2)
+         + ein("iju,ku->ikju", u.m, w.d1) + ein("ku,iju->ikju", u.d1, w.m)
+         + ein("kju,iu->ikju", u.m, w.d1) + ein("iu,kju->ikju", u.d1, w.m))
+    f = (u.f * w.v + u.v * w.f
+         # three and one
+         + ein("ikju,lu->ikjlu", u.t, wc1) + ein("lu,ikju->ikjlu", uc1, w.t)
+         + ein("iklu,ju->ikjlu", u.t, wc1) + ein("ju,iklu->ikjlu", uc1, w.t)
+         + ein("jliu,ku->ikjlu", uct, w.d1) + ein("ku,jliu->ikjlu", u.d1, wct)
+         + ein("jlku,iu->ikjlu", uct, w.d1) + ein("iu,jlku->ikjlu", u.d1, wct)
+         # two and two
+         + ein("iku,jlu->ikjlu", u.d2, wc2) + ein("jlu,iku->ikjlu", uc2, w.d2)
+         + ein("iju,klu->ikjlu", u.m, w.m) + ein("klu,iju->ikjlu", u.m, w.m)
+         + ein("ilu,kju->ikjlu", u.m, w.m) + ein("kju,ilu->ikjlu", u.m, w.m))
+    return RealJet(
+        u.v * w.v,
+        u.d1 * w.v + u.v * w.d1,
+        u.d2 * w.v + u.v * w.d2 + ein("iu,ku->iku", u.d1, w.d1) + ein("ku,iu->iku", u.d1, w.d1),
+        u.m * w.v + u.v * w.m + ein("iu,ju->iju", u.d1, wc1) + ein("ju,iu->iju", uc1, w.d1),
+        t, f)
+
+
+def _holomorphic_products(a: jax.Array, b: jax.Array, c: jax.Array) -> RealJet:
+    """Jets of Re(c Z_a conj(Z_b)) (units: the pairs (a, b)); ``a``, ``b`` are the
+    holomorphic jets (Z, P, Q) of the coordinates, each (value (U,), (d, U), (d, d, U))."""
+    (za, pa, qa), (zb, pb, qb) = a, b
+    cz, cp, cq = jnp.conj(zb), jnp.conj(pb), jnp.conj(qb)
+    ca, cpa, cqa = jnp.conj(za), jnp.conj(pa), jnp.conj(qa)
+    cc = jnp.conj(c)
+
+    def sym(x, y):  # (1/2)(c x + conj(c) y): the real part of c H_a[I] conj(H_b[J])
+        return 0.5 * (c * x + cc * y)
+
+    return RealJet(
+        jnp.real(c * za * cz),
+        sym(pa * cz, ca * pb),
+        sym(qa * cz, ca * qb),
+        sym(ein("iu,ju->iju", pa, cp), ein("ju,iu->iju", cpa, pb)),
+        sym(ein("iku,ju->ikju", qa, cp), ein("ju,iku->ikju", cpa, qb)),
+        sym(ein("iku,jlu->ikjlu", qa, cq), ein("jlu,iku->ikjlu", cqa, qb)),
+    )
+
+
+def _jet_concat(jets: list[RealJet]) -> RealJet:
+    return RealJet(*(jnp.concatenate(parts, axis=-1) for parts in zip(*jets, strict=True)))
+
+
+def _jet_sum_units(h: RealJet) -> RealJet:
+    return RealJet(*(jnp.sum(x, axis=-1, keepdims=True) for x in h))
+
+
+def _jet_linear(h: RealJet, w: jax.Array, b: jax.Array | None) -> RealJet:
+    """h @ w (+ b on the value): one real matrix product for every channel at once."""
+    parts = [h.v[None]] + [p for x in h[1:] for p in (jnp.real(x), jnp.imag(x))]
+    shapes = [x.shape[:-1] for x in h[1:]]
+    flat = jnp.concatenate([p.reshape(-1, p.shape[-1]) for p in parts]) @ w
+    out, pos = [flat[0] + (0 if b is None else b)], 1
+    for shape in shapes:
+        size = math.prod(shape)
+        re, im = flat[pos : pos + size], flat[pos + size : pos + 2 * size]
+        out.append((re + 1j * im).reshape(*shape, -1))
+        pos += 2 * size
+    return RealJet(*out)
+
+
+def _derivatives(activation: str, x: jax.Array, order: int = 4) -> list[jax.Array]:
+    """[f(x), f'(x), ..., f^(order)(x)] elementwise for an activation of cygen.models."""
+    from cygen.models import ACTIVATIONS
+
+    fn = ACTIVATIONS[activation]
+    one = jnp.ones_like(x)
+    out, g = [fn(x)], fn
+    for _ in range(order):
+        g = (lambda h: lambda y: jax.jvp(h, (y,), (one,))[1])(g)
+        out.append(g(x))
+    return out
+
+
+def invariant_feature_jets(geo: rt.Geometry, jt: implicit.Jets) -> RealJet:
+    """Jets of :func:`cygen.models.invariant_features` along s (Z(s) to second order).
+
+    Per factor: Re/Im of Z_a conj(Z_b) / ||Z||^2 (diagonal, then the upper triangle's real
+    and imaginary parts), from the holomorphic jets of Z and 1/r by Faa di Bruno.
+    """
+    out = []
+    for o, size in zip(geo.offsets, geo.factor_sizes, strict=True):
+        z = jt.zc[o : o + size]
+        p = jt.pullback[:, o : o + size]
+        q = jt.second[:, :, o : o + size]
+        iu, ju = np.triu_indices(size, 1)
+        diag = np.arange(size)
+        ia = np.concatenate([diag, iu, iu])
+        ib = np.concatenate([diag, ju, ju])
+        c = np.concatenate([np.ones(size + len(iu)), -1j * np.ones(len(iu))])  # Re, Re, Im
+        a = (z[ia], p[:, ia], q[:, :, ia])
+        b = (z[ib], p[:, ib], q[:, :, ib])
+        num = _holomorphic_products(a, b, jnp.asarray(c))
+        r = _jet_sum_units(_holomorphic_products((z, p, q), (z, p, q), jnp.ones(size)))
+        rv = r.v
+        inv = _jet_compose(r, -1 / rv**2, 2 / rv**3, -6 / rv**4, 24 / rv**5, 1 / rv)
+        out.append(_jet_mul(num, inv))
+    return _jet_concat(out)
+
+
+class PhiMetric(NamedTuple):
+    """The ``phi`` model of :mod:`cygen.models` (g = g_FS + d dbar MLP(invariant features)) with
+    its own jets: :meth:`jet` propagates the bidegree-(2,2) jets of the features through the
+    MLP layer by layer (one matrix product per layer for all channels), instead of nesting
+    forward-mode AD around the whole model.  ``metric_in`` is the plain metric function."""
+
+    layers: Any  # params["phi"]: [{"w": (m, n), "b": (n,)}, ...]
+    activation: str
+
+    def potential_jet(self, geo: rt.Geometry, jt: implicit.Jets) -> RealJet:
+        h = invariant_feature_jets(geo, jt)
+        for layer in self.layers[:-1]:
+            h = _jet_linear(h, layer["w"], layer["b"])
+            f0, f1, f2, f3, f4 = _derivatives(self.activation, h.v)
+            h = _jet_compose(h, f1, f2, f3, f4, f0)
+        return _jet_linear(h, self.layers[-1]["w"], self.layers[-1]["b"])
+
+    def jet(self, geo: rt.Geometry, z: jax.Array, chart) -> MetricJet:
+        fs = fs_jet(geo, z, chart)
+        phi = self.potential_jet(geo, implicit.jets(geo, z, chart))
+        g = phi.m[..., 0]  # d_i dbar_j phi
+        dg = jnp.moveaxis(phi.t[..., 0], 1, 0)  # [k, i, j] = d_k d_i dbar_j phi
+        ddg = jnp.transpose(phi.f[..., 0], (1, 3, 0, 2))  # [k, l, i, j]
+        return MetricJet(fs.g + g, fs.dg + dg, fs.ddg + ddg)
+
+
+def fast_metric(metric_fn):
+    """A metric with its own jets when one is known (a trained ``phi`` run), else as given.
+
+    A run of the ``phi`` model with the Fubini-Study base becomes a :class:`PhiMetric`; the
+    caller should compare it once with the run's ``metric_in`` (:func:`check_jet`) in case
+    the model's definition has changed.
+    """
+    config = getattr(metric_fn, "config", None)
+    params = getattr(metric_fn, "params", None)
+    if not isinstance(config, dict) or not isinstance(params, dict):
+        return metric_fn
+    model = config.get("model", {})
+    if model.get("name") != "phi" or set(model) - {"name", "widths", "activation",
+                                                   "init_scale"}:
+        return metric_fn
+    return PhiMetric(params["phi"], model.get("activation", "gelu"))
+
+
+def check_jet(fast, reference, geo: rt.Geometry, z: jax.Array, charts: jax.Array,
+              rtol: float = 1e-8) -> bool:
+    """Whether ``fast.jet`` matches the autodiff jet of ``reference`` at the given points."""
+    fn = _metric_callable(reference)
+
+    def both(z, chart):
+        return fast.jet(geo, z, chart), autodiff_jet(fn, geo, z, chart)
+
+    a, b = jax.jit(jax.vmap(both))(z, charts)
+    return all(float(jnp.max(jnp.abs(x - y))) <= rtol * float(jnp.max(jnp.abs(y)))
+               for x, y in zip(a, b, strict=True))
+
+
 # ----------------------------------------------------------------------------- curvature
 
 
@@ -321,7 +531,8 @@ def christoffel(jet: MetricJet) -> jax.Array:
 
 
 def riemann_from_jet(jet: MetricJet) -> jax.Array:
-    """R[i, j, k, l] = R_{i jbar k lbar} = -d_k dbar_l g_{i jbar} + Gamma^p_{k i} dbar_l g_{p jbar}."""
+    """R[i, j, k, l] = R_{i jbar k lbar} = -d_k dbar_l g_{i jbar} + Gamma^p_{k i} dbar_l g_{p jbar}.
+    """
     gamma = christoffel(jet)
     # dbar_l g_{p jbar} = conj(d_l g_{j pbar})
     term = ein("kip,ljp->ijkl", gamma, jnp.conj(jet.dg))

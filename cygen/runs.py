@@ -232,3 +232,53 @@ def _jsonable(obj: Any) -> Any:
 
 def jsonable(obj: Any) -> Any:
     return _jsonable(obj)
+
+
+class RichProgress:
+    """A rich progress bar with the live losses, for ``train(..., progress=bar)``.
+
+    ``with RichProgress() as bar: train(..., progress=bar)``; epoch lines (validation sigma,
+    wall time) are printed above the bar.
+    """
+
+    def __init__(self, console=None) -> None:
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> RichProgress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
+                             TextColumn("{task.completed}/{task.total} steps"),
+                             TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
+                             console=self.console, transient=True)
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        bar, kind = self._bar, event.get("event")
+        if bar is None:
+            return
+        if kind == "start":
+            self._task = bar.add_task("train", total=event["steps"], epoch=event["epoch"] + 1,
+                                      losses="")
+        elif kind == "step" and self._task is not None:
+            losses = "  ".join(f"{k} {v:.4g}" for k, v in event["loss"].items())
+            bar.update(self._task, completed=event["step"], total=event["steps"],
+                       epoch=f"{event['epoch']}/{event['epochs']}", losses=losses)
+        elif kind == "epoch":
+            val = "  ".join(f"{k} {v:.4g}" for k, v in event["val"].items()
+                            if isinstance(v, float))
+            bar.console.print(f"epoch {event['epoch']}: val {val}  ({event['wall_s']:.0f} s)")
+        elif kind == "lbfgs" and self._task is not None:
+            bar.update(self._task, completed=event["step"], total=event["steps"],
+                       epoch="L-BFGS", losses=f"loss {event['loss']:.4g}")
+        elif kind == "stop":
+            bar.console.print(event["message"])

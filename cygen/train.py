@@ -35,6 +35,7 @@ import optax
 
 from cygen import losses
 from cygen.errors import CygenError
+from cygen.io import atomic_write
 from cygen.models import Model, Params, cast
 from cygen.runs import (
     build_model,
@@ -333,8 +334,6 @@ def train(
         module = _load_module(source_or_module)
         name, code = module_file(module)
         run.mkdir(parents=True, exist_ok=True)
-        from cygen.io import atomic_write
-
         atomic_write(run / name, code)
         module = load_module(run, {"module_file": name})  # one module object per code hash
         cfg |= {"version": 1, "name": module.SPEC["name"], "source": module.SPEC["source"],
@@ -342,18 +341,17 @@ def train(
         if cfg["optimizer"]["horizon_epochs"] is None:
             cfg["optimizer"]["horizon_epochs"] = cfg["epochs"]
         if data is not None:
+            from cygen.dataset import Dataset
+
             cfg["data"] = str(Path(data).resolve())
-            cfg["points"] = int(points) if points else None
+            available = len(Dataset.load(cfg["data"]))
+            cfg["points"] = min(int(points), available) if points else available
         else:
             from cygen.sampling import sample
 
             n = int(points or 100_000)
             sample(module, n, seed).save(run / "data.npz")
             cfg["data"], cfg["points"] = "data.npz", n
-        if cfg["points"] is None:
-            from cygen.dataset import Dataset
-
-            cfg["points"] = len(Dataset.load(cfg["data"]))
         write_json(run / "config.json", cfg)
         resumed = False
 
@@ -400,6 +398,7 @@ def train(
     log = _read_log(log_path, meta["epoch"])
     session_wall0 = float(meta["wall_s"])
     train_s = float(meta["train_s"])
+    train_cpu_s = float(meta.get("train_cpu_s", 0.0))
 
     def wall() -> float:
         return session_wall0 + time.monotonic() - t0
@@ -417,12 +416,13 @@ def train(
         idx = idx.reshape(n_calls, per_call, batch)
         valid = (np.arange(n_calls * per_call) < steps).reshape(n_calls, per_call)
         while call < n_calls:
-            tc = time.monotonic()
+            tc, cc = time.monotonic(), time.process_time()
             params, opt_state, bad, part = chunk_fn(params, opt_state, train_pts,
                                                     jnp.asarray(idx[call]),
                                                     jnp.asarray(valid[call]))
             bad = bool(bad)
             train_s += time.monotonic() - tc
+            train_cpu_s += time.process_time() - cc
             if bad:
                 status = "non_finite"
                 message = (f"stopped in epoch {epoch + 1}: the loss or its gradient became NaN/Inf;"
@@ -439,7 +439,7 @@ def train(
             if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes \
                     and call < n_calls:
                 meta = {"epoch": epoch, "call": call, "sums": sums, "wall_s": wall(),
-                        "train_s": train_s}
+                        "train_s": train_s, "train_cpu_s": train_cpu_s}
                 save_checkpoint(ckpt, params, opt_state, meta)
                 status, stop = "time_limit", True
                 message = (f"stopped at the {max_minutes} min budget in epoch {epoch + 1} "
@@ -450,6 +450,7 @@ def train(
         params64 = cast(params, jnp.float64)
         val = validation(evaluator, params64, val_pts, spec, alphas)
         line = {"epoch": epoch + 1, "wall_s": round(wall(), 3), "train_s": round(train_s, 3),
+                "train_cpu_s": round(train_cpu_s, 3),
                 "train": {k: v / steps for k, v in sums.items()}, "val": val}
         if not all(np.isfinite(v) for v in val.values() if isinstance(v, float)):
             status, stop = "non_finite", True
@@ -458,12 +459,13 @@ def train(
             break
         epoch, call, sums = epoch + 1, 0, {}
         log.append(jsonable(line))
-        from cygen.io import atomic_write
-
         atomic_write(log_path, "".join(json.dumps(x, sort_keys=True) + "\n" for x in log))
-        meta = {"epoch": epoch, "call": 0, "sums": {}, "wall_s": wall(), "train_s": train_s}
+        meta = {"epoch": epoch, "call": 0, "sums": {}, "wall_s": wall(), "train_s": train_s,
+                "train_cpu_s": train_cpu_s}
         save_checkpoint(ckpt, params, opt_state, meta)
-        say({"event": "epoch", **line})
+        flat = {f"val_{k}": v for k, v in val.items() if isinstance(v, float)}
+        say({"event": "epoch", "epochs": total_epochs, "loss": line["train"].get("loss"),
+             **flat, **line})
         if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes \
                 and epoch < total_epochs:
             status, stop = "time_limit", True
@@ -471,6 +473,10 @@ def train(
 
     if status == "completed" and int(cfg["lbfgs"]["steps"]) > 0 and not meta.get("lbfgs"):
         params = lbfgs_finetune(net, geo, alphas, targets, params, train_pts, cfg["lbfgs"], say)
+        val = validation(evaluator, cast(params, jnp.float64), val_pts, spec, alphas)
+        log.append(jsonable({"epoch": epoch, "phase": "lbfgs", "wall_s": round(wall(), 3),
+                             "train_s": round(train_s, 3), "val": val}))
+        atomic_write(log_path, "".join(json.dumps(x, sort_keys=True) + "\n" for x in log))
         meta = {**meta, "lbfgs": True, "wall_s": wall()}
         save_checkpoint(ckpt, params, opt_state, meta)
     if status == "non_finite":
@@ -479,6 +485,7 @@ def train(
     metrics = final_metrics(evaluator, params64, val_pts, spec, cfg["eval"])
     metrics |= {"status": status, "message": message, "epochs": int(meta["epoch"]),
                 "wall_s": round(wall(), 3), "train_s": round(float(meta["train_s"]), 3),
+                "train_cpu_s": round(float(meta.get("train_cpu_s", 0.0)), 3),
                 "n_train": n_train, "n_val": len(val_idx), "model": cfg["model"]["name"],
                 "name": spec["name"]}
     write_json(run / "metrics.json", metrics)
@@ -519,18 +526,20 @@ def lbfgs_finetune(model: Model, geo, alphas, targets, params: Params, pts: loss
 
     @jax.jit
     def step(carry):
+        TRACES["lbfgs"] += 1
         p, state = carry
         value, grad = value_and_grad(p, state=state)
         updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=f)
-        return optax.apply_updates(p, updates), state
+        return (optax.apply_updates(p, updates), state), value
 
     carry = (params, opt.init(params))
     for i in range(int(lcfg["steps"])):
-        new = step(carry)
+        new, value = step(carry)
         if not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(new[0])):
             break
         carry = new
-        say({"event": "lbfgs", "step": i + 1, "steps": int(lcfg["steps"])})
+        say({"event": "lbfgs", "step": i + 1, "steps": int(lcfg["steps"]),
+             "loss": float(value)})
     return carry[0]
 
 

@@ -132,7 +132,7 @@ def test_embedding_derivatives_of_all_orders(name):
 
 
 def test_top_form_normalisation():
-    """det of the form matrix omega_0 * 1 (omega_0 = (i/2) sum du^du-bar) is omega_0^n = n! vol_0."""
+    """det(omega_0 1) = omega_0^n = n! vol_0 for omega_0 = (i/2) sum_k du^k ^ dubar^k."""
     for n in (1, 2, 3):
         t = np.einsum("ab,kl->abkl", np.eye(n), np.eye(n)).astype(complex)
         assert abs(jax.jit(cv.top_form)(t) - math.factorial(n)) < 1e-12
@@ -145,7 +145,6 @@ def test_top_form_normalisation():
 def test_fubini_study_on_projective_space(n):
     """Ric = (n+1) pi g (c_1 = (n+1) omega), R = n(n+1) pi, c_k densities n! C(n+1, k)."""
     module = _linear(n)
-    geo = module.GEOMETRY
     z, charts = _points(module, 5)
     c = _fs_curvature(module)(z, charts)
     np.testing.assert_allclose(c.ricci, (n + 1) * np.pi * c.g, atol=1e-12)

@@ -148,3 +148,12 @@ def test_evaluate_on_fresh_points_and_refuse_to_overwrite(trained, module, data)
     assert abs(out["sigma"] - metrics["sigma"]) < 0.5 * metrics["sigma"]
     with pytest.raises(CygenError, match="already holds a run"):
         train(module, run_dir, data=data, epochs=1, config=CONFIG)
+
+
+@pytest.mark.slow
+def test_lbfgs_fine_tune_lowers_sigma(module, data, tmp_path):
+    config = {**CONFIG, "lbfgs": {"steps": 15, "points": 2048, "memory": 10}}
+    metrics = train(module, tmp_path / "lbfgs", data=data, epochs=1, config=config)
+    log = [json.loads(x) for x in (tmp_path / "lbfgs" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["phase"] == "lbfgs" and log[-1]["val"]["sigma"] == metrics["sigma"]
+    assert metrics["sigma"] < log[0]["val"]["sigma"]
