@@ -7,11 +7,14 @@ Usage: python benchmarks/bench_euler.py [--out FILE.json] [--speed-points 65536]
   derivatives included, from sampled points and their charts) on the Fermat quintic, per batch
   size, for the closed-form Fubini-Study route (``metric_fn=None``), the generic autodiff
   route on ``runtime.fs_metric`` (what any metric function gets), and an untrained ``phi``
-  model of :mod:`cygen.models` (if importable).  First-call (trace + XLA compile) times and
-  the load average (the machine is shared) are recorded.
+  model of :mod:`cygen.models` (if importable) through its jets (``PhiMetric``, what
+  ``euler`` uses for a phi run) and through generic autodiff.  First-call (trace + XLA
+  compile) times and the load average (the machine is shared) are recorded.
 * **accuracy**: ``cygen.euler.euler`` with the FS metric on each manifold: chi_mc, its
   standard error, the agreement in standard errors, and the number of points needed for a 1%
   standard error, n_1% = (s / (0.01 |chi|))^2 with s the per-point standard deviation.
+* **learned** (``--run DIR``): chi and the curvature summary (Ricci measure, c1.J, c2.J) of a
+  trained run's metric and of FS on the same points.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ def speed(points: int, batches: list[int]) -> list[dict]:
         def phi(z, chart):
             return model.metric(params, models.local(geo, z, chart))
 
+        routes.append(("phi_jets", cv.PhiMetric(params["phi"], "gelu"), [256, 1024, 4096]))
         routes.append(("phi_autodiff", phi, [256]))
     except Exception as exc:  # the models module is optional here
         print(f"phi model unavailable: {exc!r}", file=sys.stderr)
@@ -124,6 +128,25 @@ def accuracy(manifolds: list[str], n: int) -> list[dict]:
     return rows
 
 
+def learned(run_dir: str, n: int) -> dict:
+    """chi and the curvature summary of a trained run and of FS on the same points."""
+    import cygen
+    from cygen import euler as eu
+    from cygen.runs import load_run
+
+    run = load_run(run_dir)
+    data = cygen.sample(run.module, n, seed=7)
+    out = {"run": run_dir, "load_before": load()}
+    for key, src in (("learned", run), ("fubini_study", run.module)):
+        start = time.perf_counter()
+        chi = eu.euler(src, data=data)
+        chi["seconds"] = round(time.perf_counter() - start, 2)
+        out[key] = {"euler": chi, "curvature": eu.curvature_summary(src, data=data)}
+        print(json.dumps({key: chi}), flush=True)
+    out["load_after"] = load()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,12 +156,16 @@ def main() -> None:
     parser.add_argument("--chi-points", type=int, default=100_000)
     parser.add_argument("--manifolds", nargs="+", default=MANIFOLDS)
     parser.add_argument("--no-chi", action="store_true", help="speed only")
+    parser.add_argument("--run", help="a trained run directory: chi and curvature of its metric")
+    parser.add_argument("--run-points", type=int, default=100_000)
     args = parser.parse_args()
     batches = [b for b in args.batches if b <= args.speed_points]
     result = {"benchmark": "euler", "machine": machine() | {"load_start": load()},
               "speed": speed(args.speed_points, batches)}
     if not args.no_chi:
         result["accuracy"] = accuracy(args.manifolds, args.chi_points)
+    if args.run:
+        result["learned"] = learned(args.run, args.run_points)
     result["machine"]["load_end"] = load()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from pathlib import PurePath
 
 import sympy as sp
 
@@ -63,7 +64,7 @@ def analyse(
 
     return ManifoldIR(
         name=model.name,
-        source_name=program.filename,
+        source_name=PurePath(program.filename).name,  # location-independent bytes
         source_hash=source_hash(program.source, overrides),
         factors=model.factors,
         coords=coords,

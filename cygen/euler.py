@@ -11,13 +11,15 @@ The top Chern form is c_n = e det(g) vol_0 with e the Euler density of
 :mod:`cygen.curvature`; hence chi_mc = mean(w e det g / |Omega|^2) and its Monte-Carlo
 standard error std(...)/sqrt(n).  ``metric_fn=None`` is the Fubini-Study metric (closed-form
 derivatives); any other metric is a function ``(z, chart) -> g`` in the chart coordinates,
-or a trained run (``cygen.runs.load_run(...)``, whose ``metric_in`` is used).
+or a trained run (``cygen.runs.load_run(...)``: a ``phi`` run through its fast jets, any
+other through its ``metric_in``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import jax
@@ -30,7 +32,8 @@ BATCH = 4096  # FS points per jitted call (a fixed shape: the last batch is padd
 BATCH_AUTODIFF = 256  # for other metrics: nested forward-mode AD holds more per point
 TOLERANCE = 0.02  # chi agrees if |chi_mc - chi| <= max(2% |chi|, 3 chi_err)
 
-_JITTED: dict = {}
+_JITTED: dict = {}  # compiled per-point functions, most recent last
+_JITTED_MAX = 16
 
 
 def _resolve(source_or_module, metric_fn, params=None, allow_non_cy: bool = False):
@@ -42,6 +45,33 @@ def _resolve(source_or_module, metric_fn, params=None, allow_non_cy: bool = Fals
     from cygen.compiler import load
 
     return load(source_or_module, params, allow_non_cy=allow_non_cy), metric_fn
+
+
+def fast(module, metric_fn, points: np.ndarray, charts: np.ndarray):
+    """``metric_fn``, or its fast jet-propagating form (:func:`cygen.curvature.fast_metric`)
+    when one exists and reproduces ``metric_fn``'s metric at the first points (rtol 1e-9);
+    otherwise a warning and the generic autodiff route."""
+    quick = cv.fast_metric(metric_fn)
+    if quick is metric_fn:
+        return metric_fn
+    geo = module.GEOMETRY
+    plain = cv.metric_callable(metric_fn)
+    z, c = jnp.asarray(points[:8]), jnp.asarray(charts[:8])
+    a = jax.jit(jax.vmap(lambda z, ch: quick.jet(geo, z, ch).g))(z, c)
+    b = jax.jit(jax.vmap(plain))(z, c)
+    if float(jnp.max(jnp.abs(a - b))) <= 1e-9 * float(jnp.max(jnp.abs(b))):
+        return quick
+    warnings.warn(f"{type(quick).__name__} does not reproduce the model's metric; using the "
+                  "(slower) generic autodiff route", stacklevel=3)
+    return metric_fn
+
+
+def route(metric_fn) -> str:
+    if metric_fn is None or (isinstance(metric_fn, str) and metric_fn == "fs"):
+        return "fs_closed_form"
+    if callable(getattr(metric_fn, "jet", None)):
+        return f"jets:{type(metric_fn).__name__}"
+    return "autodiff"
 
 
 def metric_name(metric_fn) -> str:
@@ -74,6 +104,8 @@ def point_function(module, metric_fn, what: str = "euler", embedding: str = "tan
         else:
             raise ValueError(f"unknown quantity {what!r}")
         _JITTED[key] = (jax.jit(jax.vmap(one)), metric_fn)  # keep metric_fn alive for id()
+        while len(_JITTED) > _JITTED_MAX:
+            _JITTED.pop(next(iter(_JITTED)))
     return _JITTED[key][0]
 
 
@@ -107,12 +139,15 @@ def _mean_err(x: np.ndarray) -> tuple[float, float]:
 
 
 def _sample(module, n: int, seed: int, data):
+    """(dataset, seconds, seed): ``data`` as given (its own seed), or n fresh points."""
     from cygen.sampling import sample
 
     start = time.perf_counter()
     if data is None:
         data = sample(module, n, seed)
-    return data, time.perf_counter() - start
+    else:
+        seed = data.metadata.get("seed", seed)
+    return data, time.perf_counter() - start, seed
 
 
 def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
@@ -124,12 +159,16 @@ def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
     ``sigmas`` = |chi_mc - chi| / chi_err, ``relative_error``, ``agrees`` (within
     max(2%, 3 standard errors)), ``n``, ``points_per_second`` (Euler density evaluation,
     JIT compilation included), ``seconds_sampling``, ``nonfinite`` (points whose density is
-    not finite; excluded — nonzero only for a broken metric), ``metric``.
+    not finite; excluded — nonzero only for a broken metric), ``metric``, ``route``
+    (``fs_closed_form``, ``jets:PhiMetric`` for a trained phi run — see :func:`fast` — or
+    ``autodiff``) and ``seed``.
     """
     module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
-    data, t_sample = _sample(module, n, seed, data)
-    fn = point_function(module, metric_fn, "euler", embedding)
+    data, t_sample, seed = _sample(module, n, seed, data)
+    name = metric_name(metric_fn)
     start = time.perf_counter()
+    metric_fn = fast(module, metric_fn, data.points, data.chart)
+    fn = point_function(module, metric_fn, "euler", embedding)
     form = evaluate(fn, data.points, data.chart, _batch(metric_fn, batch))["euler_form"]
     t_eval = time.perf_counter() - start
     integrand = form * data.weights / data.omega_sq  # = c_n / (rho vol_0)
@@ -139,7 +178,8 @@ def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
     diff = abs(chi_mc - chi)
     return {
         "name": module.SPEC["name"],
-        "metric": metric_name(metric_fn),
+        "metric": name,
+        "route": route(metric_fn),
         "n": int(len(data)),
         "chi_mc": chi_mc,
         "chi_err": chi_err,
@@ -183,9 +223,11 @@ def curvature_summary(source_or_module, n: int = 100_000, seed: int = 0, metric_
     ``volume_fs_exact``), and for threefolds ``c2_J_topological`` = sum_a t_a c2.H_a.
     """
     module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
-    data, t_sample = _sample(module, n, seed, data)
-    fn = point_function(module, metric_fn, "curvature", embedding)
+    data, t_sample, seed = _sample(module, n, seed, data)
+    name = metric_name(metric_fn)
     start = time.perf_counter()
+    metric_fn = fast(module, metric_fn, data.points, data.chart)
+    fn = point_function(module, metric_fn, "curvature", embedding)
     out = evaluate(fn, data.points, data.chart, _batch(metric_fn, batch))
     t_eval = time.perf_counter() - start
     spec = module.SPEC
@@ -202,7 +244,8 @@ def curvature_summary(source_or_module, n: int = 100_000, seed: int = 0, metric_
     c1 = dvol * chern[:, 0]
     result = {
         "name": spec["name"],
-        "metric": metric_name(metric_fn),
+        "metric": name,
+        "route": route(metric_fn),
         "n": int(len(data)),
         "ricci_measure": ricci_measure(data.weights[ok], data.omega_sq[ok], det_g, scalar, dim),
         "ricci_scalar_mean": r_mean,

@@ -75,7 +75,7 @@ class ManifoldIR:
     """Everything the generator needs, and nothing printed yet."""
 
     name: str
-    source_name: str
+    source_name: str  # file name only, so output bytes do not depend on the checkout path
     source_hash: str
     factors: tuple[Factor, ...]
     coords: tuple[sp.Symbol, ...]

@@ -46,6 +46,18 @@ def test_header_names_source_template_and_hash():
     assert "20" + "26" not in result.code  # no dates or timestamps
 
 
+def test_same_bytes_from_any_checkout_location(tmp_path):
+    """The output (and the golden files) must not depend on where the source file lives."""
+    from cygen.compiler import compile_file
+
+    copy = tmp_path / "elsewhere" / "torus.cy"
+    copy.parent.mkdir()
+    shutil.copy(ROOT / "manifolds" / "torus.cy", copy)
+    result, _ = compiled(ROOT / "manifolds" / "torus.cy")
+    assert compile_file(copy).code == result.code
+    assert str(ROOT) not in result.code
+
+
 @pytest.mark.parametrize("name", ["tian_yau", "dwork_quintic", "bicubic_generic"])
 def test_same_bytes_across_hash_seeds(tmp_path, name):
     source = f"manifolds/{name}.cy"

@@ -275,6 +275,86 @@ def test_metric_fn_path_on_k3_kaehler_and_not():
     np.testing.assert_allclose(vals.scalar, vals.scalar[0], rtol=1e-8)
 
 
+def _phi_run(module, init_scale, seed=1):
+    """A run-like object with an untrained ``phi`` model (large init: a non-trivial phi)."""
+    from types import SimpleNamespace
+
+    from cygen import models
+
+    geo = module.GEOMETRY
+    model = models.make_model(geo, "phi", init_scale=init_scale)
+    params = models.cast(model.init(jax.random.PRNGKey(seed)), np.float64)
+    return SimpleNamespace(
+        config={"model": {"name": "phi", "widths": [64, 64, 64], "activation": "gelu",
+                          "init_scale": init_scale}},
+        params=params, module=module,
+        metric_in=lambda z, chart: model.metric(params, models.local(geo, z, chart)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["torus", "fermat_quintic"])
+def test_phi_model_jets_match_autodiff(name):
+    """PhiMetric (jets through the MLP) = nested forward-mode AD of the model's metric."""
+    module = _module(name)
+    geo = module.GEOMETRY
+    z, charts = _points(module, 3)
+    run = _phi_run(module, 1.0)
+    fast = cv.fast_metric(run)
+    assert isinstance(fast, cv.PhiMetric)
+
+    @jax.jit
+    @jax.vmap
+    def both(z, ch):
+        return fast.jet(geo, z, ch), cv.metric_jet(run, geo, z, ch), cv.fs_jet(geo, z, ch)
+
+    a, b, fs = both(z, charts)
+    for x, y, f in zip(a, b, fs, strict=True):
+        scale = float(jnp.max(jnp.abs(y)))
+        assert float(jnp.max(jnp.abs(y - f))) > 0.05 * scale  # phi is not negligible
+        np.testing.assert_allclose(x, y, atol=1e-12 * scale)
+
+
+def test_phi_model_jets_match_finite_differences():
+    """PhiMetric on K3 vs central differences of the model's own metric along the tangent line
+    (g exactly; d g and d dbar g to O(h^2)); the exact AD comparison is a slow test."""
+    module = _module("k3_quartic")
+    geo = module.GEOMETRY
+    z, charts = _points(module, 2)
+    run = _phi_run(module, 1.0)
+    fast = cv.fast_metric(run)
+    h = 2e-4
+    eye = np.eye(4)
+    # offsets: 0; +-h e_a (first derivatives); h (sa e_a + sb e_b) (second derivatives)
+    first = [s * h * eye[a] for a in range(4) for s in (1, -1)]
+    pairs = [(a, b, sa, sb) for a in range(4) for b in range(4) for sa in (1, -1)
+             for sb in (1, -1)]
+    offsets = jnp.asarray([np.zeros(4)] + first
+                          + [h * (sa * eye[a] + sb * eye[b]) for a, b, sa, sb in pairs])
+    c1 = np.zeros((4, len(offsets)))
+    for i, (a, s_) in enumerate((a, s_) for a in range(4) for s_ in (1, -1)):
+        c1[a, 1 + i] = s_ / (2 * h)
+    c2 = np.zeros((4, 4, len(offsets)))
+    for i, (a, b, sa, sb) in enumerate(pairs):
+        c2[a, b, 1 + len(first) + i] = sa * sb / (4 * h * h)
+
+    @jax.jit
+    @jax.vmap
+    def both(zi, ch):
+        zc = rt.chart_point(geo, zi, ch)
+        p = rt.pullback(geo, zc, ch)
+        g = jax.vmap(lambda x: run.metric_in(zc + (x[:2] + 1j * x[2:]) @ p, ch))(offsets)
+        d1 = jnp.einsum("ao,oij->aij", c1, g)  # (4, 2, 2) real-direction derivatives
+        d2 = jnp.einsum("abo,oij->abij", c2, g)
+        dg = 0.5 * (d1[:2] - 1j * d1[2:])
+        ddg = 0.25 * (d2[:2, :2] + d2[2:, 2:] + 1j * (d2[:2, 2:] - d2[2:, :2]))
+        return fast.jet(geo, zi, ch), g[0], dg, ddg
+
+    jet, g0, dg, ddg = both(z, charts)
+    np.testing.assert_allclose(jet.g, g0, atol=1e-14)
+    np.testing.assert_allclose(jet.dg, dg, atol=1e-5 * float(jnp.max(jnp.abs(dg))))
+    np.testing.assert_allclose(jet.ddg, ddg, atol=1e-5 * float(jnp.max(jnp.abs(ddg))))
+
+
 # ----------------------------------------------------------------------------- integration
 
 
@@ -297,6 +377,15 @@ def test_chi_of_projective_space_is_exact(n):
     pytest.param("k3_quartic", 6000, marks=pytest.mark.slow)])
 def test_chi_by_integration_ci(name, n):
     _check_chi(euler(_module(name), n, seed=11))
+
+
+def test_chi_of_a_phi_model_metric_on_the_torus():
+    """euler() on a run-like phi model: the fast jets are checked and used; chi = 0."""
+    module = _module("torus")
+    data = sample(module, 6000, seed=11)
+    result = euler(_phi_run(module, 0.3, seed=2), data=data)
+    assert result["route"] == "jets:PhiMetric" and result["n"] == 6000
+    assert abs(result["chi_mc"]) <= 3 * result["chi_err"]
 
 
 def test_curvature_summary_quintic():
@@ -340,3 +429,13 @@ def test_chi_of_a_generic_kaehler_metric_by_autodiff():
         return p @ amb @ p.conj().T
 
     _check_chi(euler(module, 40_000, seed=3, metric_fn=metric))
+
+
+@pytest.mark.slow
+def test_chi_of_a_phi_model_metric():
+    """An untrained phi model far from FS (through the fast jets) integrates to chi too."""
+    module = _module("fermat_quintic")
+    run = _phi_run(module, 0.3, seed=2)
+    result = euler(run, 40_000, seed=4)
+    assert result["route"] == "jets:PhiMetric"
+    _check_chi(result)
