@@ -439,6 +439,11 @@ def _enable_compilation_cache() -> None:
         pass
 
 
+# Command groups that live in their own modules (``cygen/cli_*.py``) register themselves on
+# ``app`` when imported here; one line each, nothing else.
+# (end of command modules)
+
+
 def main() -> None:
     """Console-script entry point."""
     _enable_compilation_cache()

@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "lbfgs": {"steps": 0, "points": 8192, "memory": 10},  # optional fine-tune after Adam
     "batch_size": 64,
-    "micro_batch": 128,  # larger batches are split into micro-batches (exact gradients)
+    "micro_batch": 0,  # >0: split batches into micro-batches (exact; less memory, slower)
     "val_fraction": 0.1,
     "dtype": "float32",  # training precision; evaluation is always float64
     "steps_per_call": 0,  # optimiser steps per compiled call; 0: about 8192 points per call
