@@ -439,8 +439,10 @@ def _enable_compilation_cache() -> None:
         pass
 
 
-# Command groups that live in their own modules (``cygen/cli_*.py``) register themselves on
-# ``app`` when imported here; one line each, nothing else.
+# Commands that live in their own modules (``cygen/cli_*.py``): each defines
+# ``register(app)`` (which may import ``guarded``, ``out``... from this module lazily) and is
+# registered here, one line each.  (Registration, not import side effects: under
+# ``python -m cygen.cli`` this module is ``__main__``, not ``cygen.cli``.)
 # (end of command modules)
 
 
