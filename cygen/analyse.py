@@ -6,6 +6,7 @@
     patches         charts and select_chart tables              (cygen.patches)
     fubini_study    the ambient Fubini-Study metric             (cygen.fubini_study)
     topology        chi, intersection numbers, c2.J             (cygen.topology)
+    symmetries      symmetry group and patch classes           (cygen.symmetries)
     kernels         CSE of every emitted expression             (cygen.kernels)
 """
 
@@ -25,6 +26,7 @@ from cygen.kernels import make_kernel
 from cygen.lower import lower
 from cygen.patches import enumerate_charts
 from cygen.slices import slice_types
+from cygen.symmetries import analyse_symmetry
 from cygen.topology import compute_topology
 from cygen.volume_form import admissible_dependent_sets, jacobian_matrix
 
@@ -81,4 +83,5 @@ def analyse(
         charts=charts,
         topology=topology,
         slices=slice_types([f.dim for f in model.factors], matrix),
+        symmetry=analyse_symmetry(model.factors, coords, model.equations, model.kahler, charts),
     )

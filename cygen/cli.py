@@ -127,6 +127,21 @@ def info_dict(result) -> dict:
         "c2_dot_J": list(topo.c2_dot_J) if topo.c2_dot_J is not None else None,
         "volume": str(volume(topo, ir.kahler)),
         "source_hash": ir.source_hash,
+        **_symmetry_info(ir),
+    }
+
+
+def _symmetry_info(ir) -> dict:
+    """Symmetry order, generators and patch classes for ``cygen info`` (docs/symmetries.md)."""
+    sym = ir.symmetry
+    return {
+        "symmetry_order": sym.order,
+        "symmetry_generators": [{"perm": list(g.perm), "phase": list(g.phase),
+                                 "phase_denominator": sym.denominator} for g in sym.generators],
+        "n_patch_classes": len(sym.patch_classes),
+        "patch_classes": [list(c) for c in sym.patch_classes],
+        "n_seed_patch_classes": len(sym.seed_classes),
+        "seed_patch_classes": [list(c) for c in sym.seed_classes],
     }
 
 
@@ -170,6 +185,14 @@ def info(
                                     data["intersection_numbers"].items() if v)),
         ("c2 . J", str(data["c2_dot_J"]) if data["c2_dot_J"] is not None else "-"),
         ("volume  ∫J^n/n!", data["volume"]),
+        ("symmetry", f"order {data['symmetry_order']}, {len(data['symmetry_generators'])} "
+                     "generators (perm; phase x 2πi/N):\n" + "\n".join(
+                         f"{g['perm']}; {g['phase']}/{g['phase_denominator']}"
+                         for g in data["symmetry_generators"]) if data["symmetry_generators"]
+         else "trivial"),
+        ("patch classes", f"{data['n_patch_classes']} (sizes "
+                          f"{', '.join(str(len(c)) for c in data['patch_classes'])}); "
+                          f"seed's pattern view: {data['n_seed_patch_classes']}"),
     ]
     for key, value in rows:
         table.add_row(key, escape(value))
@@ -283,6 +306,12 @@ def train(
     ] = None,
     data: Annotated[Path | None, typer.Option(help="Use points from `cygen sample`.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    init: Annotated[
+        str | None, typer.Option(help="Start phi from a base metric: donaldson:K.")
+    ] = None,
+    log_symmetry: Annotated[
+        int, typer.Option(help="Log Delta_sym per epoch on this many validation points.")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
     """Compile, sample, train a metric and evaluate it; writes RUN/metrics.json.
@@ -311,9 +340,16 @@ def train(
                 bar.update(task, total=event.get("epochs"), completed=event.get("epoch", 0),
                            info=info)
 
+        if log_symmetry > 0:  # eval.symmetry_points (docs/symmetries.md)
+            from cygen.runs import read_config
+
+            overrides = read_config(config) if config is not None else {}
+            overrides["eval"] = {**overrides.get("eval", {}), "symmetry_points": log_symmetry}
+            config = overrides
         metrics = run_train(source, out_dir, points=points, epochs=epochs,
                             max_minutes=max_minutes, seed=seed, model=model.value,
-                            config=config, data=data, resume=resume, progress=progress)
+                            config=config, data=data, resume=resume, progress=progress,
+                            init=init)
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
         return
@@ -443,6 +479,15 @@ def _enable_compilation_cache() -> None:
 # ``register(app)`` (which may import ``guarded``, ``out``... from this module lazily) and is
 # registered here, one line each.  (Registration, not import side effects: under
 # ``python -m cygen.cli`` this module is ``__main__``, not ``cygen.cli``.)
+from cygen import cli_donaldson as _cli_donaldson  # noqa: E402
+
+_cli_donaldson.register(app)
+from cygen import cli_plot as _cli_plot  # noqa: E402
+
+_cli_plot.register(app)
+from cygen import cli_study as _cli_study  # noqa: E402
+
+_cli_study.register(app)
 # (end of command modules)
 
 

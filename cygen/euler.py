@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cygen import curvature as cv
+from cygen import scale
 
 BATCH = 4096  # FS points per jitted call (a fixed shape: the last batch is padded)
 BATCH_AUTODIFF = 256  # for other metrics: nested forward-mode AD holds more per point
@@ -116,8 +117,10 @@ def _batch(metric_fn, batch: int | None) -> int:
     return BATCH if fs else BATCH_AUTODIFF
 
 
-def evaluate(fn, points: np.ndarray, charts: np.ndarray, batch: int = BATCH) -> dict:
-    """Apply a jitted per-point function in fixed-size batches (the last one padded)."""
+def evaluate(fn, points: np.ndarray, charts: np.ndarray, batch: int = BATCH,
+             mesh=None) -> dict:
+    """Apply a jitted per-point function in fixed-size batches (the last one padded);
+    with a ``mesh`` (:mod:`cygen.scale`) every batch is split across its devices."""
     n = len(points)
     batch = max(1, min(batch, n))
     outs: list = []
@@ -129,7 +132,8 @@ def evaluate(fn, points: np.ndarray, charts: np.ndarray, batch: int = BATCH) -> 
             z = np.concatenate([z, np.repeat(z[:1], pad, axis=0)])
             c = np.concatenate([c, np.repeat(c[:1], pad, axis=0)])
         keep = len(z) - pad
-        out = jax.tree.map(np.asarray, fn(jnp.asarray(z), jnp.asarray(c)))
+        z, c = scale.shard_rows((z, c), mesh)
+        out = jax.tree.map(scale.to_host, fn(z, c))
         outs.append(jax.tree.map(lambda x, k=keep: x[:k], out))
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
 
@@ -138,13 +142,13 @@ def _mean_err(x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(x)), float(np.std(x) / math.sqrt(len(x)))
 
 
-def _sample(module, n: int, seed: int, data):
+def _sample(module, n: int, seed: int, data, devices: int | None = 1):
     """(dataset, seconds, seed): ``data`` as given (its own seed), or n fresh points."""
     from cygen.sampling import sample
 
     start = time.perf_counter()
     if data is None:
-        data = sample(module, n, seed)
+        data = sample(module, n, seed, devices=devices)
     else:
         seed = data.metadata.get("seed", seed)
     return data, time.perf_counter() - start, seed
@@ -152,8 +156,10 @@ def _sample(module, n: int, seed: int, data):
 
 def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
           data=None, embedding: str = "tangent", batch: int | None = None, params=None,
-          allow_non_cy: bool = False) -> dict[str, Any]:
+          allow_non_cy: bool = False, devices: int | None = 1) -> dict[str, Any]:
     """chi = int_X c_n(g) by Monte Carlo on ``n`` sampled points (or on ``data``).
+
+    ``devices`` > 1 (``None``/0: all) shards the sampling and the density over a mesh.
 
     Returns ``chi_mc``, ``chi_err`` (standard error), ``chi_topological`` (SPEC["euler"]),
     ``sigmas`` = |chi_mc - chi| / chi_err, ``relative_error``, ``agrees`` (within
@@ -164,12 +170,13 @@ def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
     ``autodiff``) and ``seed``.
     """
     module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
-    data, t_sample, seed = _sample(module, n, seed, data)
+    data, t_sample, seed = _sample(module, n, seed, data, devices)
     name = metric_name(metric_fn)
     start = time.perf_counter()
     metric_fn = fast(module, metric_fn, data.points, data.chart)
     fn = point_function(module, metric_fn, "euler", embedding)
-    form = evaluate(fn, data.points, data.chart, _batch(metric_fn, batch))["euler_form"]
+    mesh = scale.mesh(devices)
+    form = evaluate(fn, data.points, data.chart, _batch(metric_fn, batch), mesh)["euler_form"]
     t_eval = time.perf_counter() - start
     integrand = form * data.weights / data.omega_sq  # = c_n / (rho vol_0)
     ok = np.isfinite(integrand)
@@ -191,22 +198,16 @@ def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
         "seconds_sampling": round(t_sample, 3),
         "nonfinite": int(np.count_nonzero(~ok)),
         "seed": seed,
+        "devices": scale.size(mesh),
     }
 
 
 def ricci_measure(weights, omega_sq, det_g, scalar, dimension: int) -> float:
-    """cymetric's Ricci measure ||R|| = Vol_K^(1/n) / Vol_CY int_X |R| dVol_K, in its units.
+    """cymetric's Ricci measure (see :func:`cygen.losses.ricci_measure`), eta = det g/|Omega|^2."""
+    from cygen.losses import ricci_measure as measure
 
-    cymetric rescales the weights so that mean(w det g_FS / |Omega|^2) = int_X J^n (no 1/n!),
-    i.e. its weights are n! times ours (absolute: mean(w f) = int f |Omega|^2 vol_0); in ours
-    ||R|| = (n! V_K)^(1/n) int_X |R| det g vol_0 / V_Omega, with V_K = int det g vol_0,
-    V_Omega = int |Omega|^2 vol_0 and R = g^{k lbar} Ric_{k lbar}.
-    """
-    w = np.asarray(weights) / np.asarray(omega_sq)
-    v_k = np.mean(w * det_g)
-    v_omega = np.mean(weights)
-    return float((math.factorial(dimension) * v_k) ** (1 / dimension)
-                 * np.mean(w * det_g * np.abs(scalar)) / v_omega)
+    eta = np.asarray(det_g) / np.asarray(omega_sq)
+    return measure(np.asarray(weights), eta, np.asarray(scalar), dimension)
 
 
 def curvature_summary(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,

@@ -79,6 +79,26 @@ def spec(ir: ManifoldIR) -> dict:
             }
             for s in ir.slices
         ],
+        **symmetry_spec(ir),
+    }
+
+
+def symmetry_spec(ir: ManifoldIR) -> dict:
+    """The symmetry entries of SPEC (see :mod:`cygen.symmetries` and docs/symmetries.md)."""
+    sym = ir.symmetry
+    return {
+        "symmetry_order": sym.order,
+        "symmetry_generators": [{"perm": list(e.perm), "phase": list(e.phase)}
+                                for e in sym.generators],
+        "symmetry_phase_denominator": sym.denominator,
+        "symmetry_permutations": [list(p) for p in sym.permutations],
+        "symmetry_phase_generators": [list(a) for a in sym.phase_generators],
+        "symmetry_phase_orders": list(sym.phase_orders),
+        "patch_classes": [list(c) for c in sym.patch_classes],
+        "patch_class_of_chart": list(sym.class_of_chart),
+        "patch_class_maps": [list(p) for p in sym.to_representative],
+        "seed_patch_classes": [list(c) for c in sym.seed_classes],
+        "seed_patch_classes_with_swaps": [list(c) for c in sym.seed_classes_full],
     }
 
 
@@ -123,7 +143,7 @@ def generate(ir: ManifoldIR) -> str:
     context = {
         "header": header,
         "name": ir.name,
-        "spec": pprint.pformat(spec(ir), width=96, sort_dicts=False),
+        "spec": pprint.pformat(spec(ir), width=96, sort_dicts=False, compact=True),
         "tables": [
             _table("_AFFINE", [c.affine for c in charts.charts]),
             _table("_DEPENDENT", [c.dependent for c in charts.charts]),

@@ -7,18 +7,25 @@ Terms (weights alpha in the run's config, each logged separately):
     eta_bar = sum w eta / sum w under ``stop_gradient`` (cymetric's convention).  On a
     validation set it is exactly :func:`cygen.measure.sigma` (float64).
 ``kaehler``
-    Kählerity: ||d_k g_{i jbar} - d_i g_{k jbar}|| (Frobenius over i, j, k), the derivatives
-    in the chart coordinates u by forward-mode autodiff through :func:`cygen.models.lift`;
+    Kählerity: A_{i jbar k} = d_k g_{i jbar} - d_i g_{k jbar}, the derivatives in the chart
+    coordinates u by forward-mode autodiff through :func:`cygen.models.lift`; the residual
+    is ||A||_F (``model.residuals == "absolute"``) or, by default, the Frobenius norm of the
+    Chern torsion A_{i jbar k} g^{jbar l}, which does not change when g is rescaled;
     weighted mean over the batch.
 ``transition``
-    Patch matching: ||g_b - T g_a T^dagger||_F with T = ``runtime.transition(z, a, b)``, a the
-    point's chart and b = :func:`second_chart`; weighted mean.
+    Patch matching, T = ``runtime.transition(z, a, b)``, a the point's chart and b =
+    :func:`second_chart`: ||g_b - T g_a T^dagger||_F ("absolute") or, by default,
+    ||g_b^-1 T g_a T^dagger - 1||_F ("relative"); weighted mean.  Absolute residuals scale
+    with g, and an ``ldl`` network lowers them by squashing g (one eigenvalue to 0, one
+    huge) until the metric degenerates; relative ones cannot be lowered that way.
 ``volume``
     Kähler class: for each factor a the slope s_a = int_X J^(n-1) ^ J_a, with J_a the unit FS
     form of factor a, must equal its value for the class sum_b t_b H_b from the intersection
     numbers.  J^(n-1) ^ K / (n-1)! = det g tr(g^-1 k) vol_0, and int F vol_0 = E[w F/|Omega|^2]
     (the sample weights are |Omega|^2 / density), so
-    s_a = (n-1)! mean(w det g tr(g^-1 g_a) / |Omega|^2); loss = mean_a |s_a / target_a - 1|.
+    s_a = (n-1)! mean(w det g tr(g^-1 g_a) / |Omega|^2); loss = mean_a |log(s_a / target_a)|
+    (= |s_a/target_a - 1| to first order; the logarithm keeps its gradient from vanishing as
+    the metric shrinks, which otherwise lets kaehler and transition collapse g to 0).
     On a curve (n = 1) the slopes do not depend on g, and the single "slope" is int J.
 ``ricci``
     Ricci scalar R = tr(g^-1 Ric), Ric_{i jbar} = -d_i dbar_j log det g (autodiff through
@@ -166,9 +173,12 @@ def kaehler_residual(model: Model, geo: rt.Geometry, params: Params, zc: jax.Arr
     def g_of(t):
         return model.metric(params, lift(geo, zc, chart, t))
 
-    jac = jax.jacfwd(g_of)(jnp.zeros(2 * dim, zc.real.dtype))  # (dim, dim, 2 dim)
+    jac, g = jax.jacfwd(lambda t: (g_of(t),) * 2, has_aux=True)(jnp.zeros(2 * dim, zc.real.dtype))
     dg = 0.5 * (jac[..., :dim] - 1j * jac[..., dim:])  # dg[i, j, k] = d_k g_{i jbar}
-    return frobenius(dg - jnp.swapaxes(dg, 0, 2))
+    antisym = dg - jnp.swapaxes(dg, 0, 2)
+    if model.residuals == "relative":  # the Chern torsion T^l_{ik} = g^{jbar l} (...)_{i jbar k}
+        antisym = jnp.einsum("ijk,jl->ilk", antisym, jnp.linalg.inv(g))
+    return frobenius(antisym)
 
 
 def ricci_scalar(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array,
@@ -203,7 +213,12 @@ def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Pa
     if "transition" in terms:
         gb = model.apply(params, pt.inputs_b)
         t = pt.transition
-        out["transition"] = frobenius(gb - t @ g @ t.conj().T)
+        pushed = t @ g @ t.conj().T
+        if model.residuals == "relative":  # g_b^-1 (T g_a T^dagger) - 1: invariant under
+            # g -> A g A^dagger, so shrinking or squashing g cannot lower it
+            out["transition"] = frobenius(jnp.linalg.solve(gb, pushed) - jnp.eye(model.dim))
+        else:
+            out["transition"] = frobenius(gb - pushed)
     if "ricci" in terms:
         out["ricci"] = ricci_scalar(model, geo, params, pt.zc, pt.chart)
     return out
@@ -251,9 +266,9 @@ def objective(stats: dict[str, jax.Array], w: jax.Array, consts: dict[str, jax.A
         surrogate = surrogate + alphas["sigma"] * jnp.sum(dev)
     if "volume" in alphas:
         tgt = jnp.asarray(targets, w.dtype)
-        rel = consts["slopes"] / tgt - 1
-        values["volume"] = jnp.mean(jnp.abs(rel))
-        coef = jnp.sign(rel) / (tgt * tgt.shape[0])
+        log_ratio = jnp.log(consts["slopes"] / tgt)
+        values["volume"] = jnp.mean(jnp.abs(log_ratio))
+        coef = jnp.sign(log_ratio) / (consts["slopes"] * tgt.shape[0])
         part = jnp.sum(w[:, None] * stats["slopes"] * coef) / consts["n"]
         surrogate = surrogate + alphas["volume"] * part
     for name in ("kaehler", "transition", "ricci"):
@@ -279,7 +294,7 @@ def summarize(stats: dict[str, np.ndarray], w: np.ndarray, spec: dict) -> dict[s
         slopes = np.mean(w[:, None] * np.asarray(stats["slopes"], np.float64), axis=0)
         out["slopes"] = slopes.tolist()
         out["slopes_exact"] = targets.tolist()
-        out["volume"] = float(np.mean(np.abs(slopes / targets - 1)))
+        out["volume"] = float(np.mean(np.abs(np.log(slopes / targets))))
     for name in ("kaehler", "transition"):
         if name in stats:
             out[name] = float(np.sum(w * np.abs(stats[name])) / np.sum(w))
@@ -287,15 +302,17 @@ def summarize(stats: dict[str, np.ndarray], w: np.ndarray, spec: dict) -> dict[s
 
 
 def ricci_measure(w: np.ndarray, eta: np.ndarray, ricci: np.ndarray, dim: int) -> float:
-    """cymetric's Ricci measure vol_K^(1/n) / vol_CY * mean(w eta |R|), vol_CY = mean(w),
-    vol_K = mean(w eta), in cymetric's normalisation of the weights.
+    """cymetric's Ricci measure ||R|| = Vol_K^(1/n) / Vol_CY int_X |R| dVol_K, in its units.
 
-    The measure scales as (weights)^(1/n); cymetric's weights carry the 2^n between
-    i^n Omega ^ Omega-bar and |Omega|^2 vol_0 (ours), hence the factor 2 (calibration: the FS
-    metric on the Fermat quintic gives 0.78, cymetric's 0.7-0.9).
+    Ours are absolute weights (mean(w f) = int f |Omega|^2 vol_0) and eta = det g / |Omega|^2:
+    Vol_CY = mean(w), int |R| dVol_K = mean(w eta |R|), and Vol_K = mean(w eta) is
+    int omega^n / n!.  cymetric normalises its weights so that mean(w det g_FS / |Omega|^2)
+    = int J^n (no 1/n!), so its Vol_K is n! ours while its ratio int |R| dVol_K / Vol_CY is
+    the same: ||R|| = (n! mean(w eta))^(1/n) mean(w eta |R|) / mean(w).  The FS metric on the
+    Fermat quintic gives 0.69 (cymetric quotes 0.7-0.9).  The one implementation, also used
+    by :func:`cygen.euler.ricci_measure`.
     """
     w, eta, ricci = (np.asarray(x, np.float64) for x in (w, eta, ricci))
-    vol_cy = np.mean(w)
     vol_k = np.mean(w * eta)
-    return float(2.0 * vol_k ** (1 / dim) / vol_cy * np.mean(w * eta * np.abs(ricci)))
-
+    return float((math.factorial(dim) * vol_k) ** (1 / dim) * np.mean(w * eta * np.abs(ricci))
+                 / np.mean(w))

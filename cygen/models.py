@@ -63,7 +63,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "phi": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
     "add": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
     "mult": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
-    "ldl": {"widths": [500, 500, 500], "activation": "tanh", "init_scale": 1e-2},
+    "ldl": {"widths": [500, 500, 500], "activation": "tanh", "init_scale": 1e-2,
+            "networks": "shared"},  # or "per_class": one network per patch class
+    "donaldson": {},  # a balanced metric (cygen.donaldson): degree, exponents, scale
 }
 
 
@@ -85,6 +87,9 @@ class Model(NamedTuple):
     inputs: Callable[[Local], Any]
     apply: Callable[[Params, Any], jax.Array]
     kaehler: bool  # Kähler and globally defined by construction
+    # how the kaehler and transition residuals are measured (cygen.losses): "relative" to
+    # the metric itself (invariant under g -> A g A^dagger) or "absolute" (Frobenius norms)
+    residuals: str = "relative"
 
     def metric(self, params: Params, local: Local) -> jax.Array:
         """g_{i jbar} (dim, dim) at ``local`` in its chart."""
@@ -358,11 +363,90 @@ def ldl_model(geo: rt.Geometry, widths: Sequence[int] = (500, 500, 500),
     return Model("ldl", dim, init, inputs, apply, False)
 
 
+class PatchClasses(NamedTuple):
+    """Chart -> patch class tables from a module's SPEC (docs/symmetries.md)."""
+
+    class_of: np.ndarray  # (n_charts,) class index
+    representative: np.ndarray  # (n_charts,) the class's representative chart
+    maps: np.ndarray  # (n_charts, N) a symmetry permutation mapping the chart to it
+
+
+def patch_classes(spec: dict) -> PatchClasses:
+    """:class:`PatchClasses` from SPEC's ``patch_classes``, ``..._of_chart``, ``..._maps``."""
+    class_of = np.asarray(spec["patch_class_of_chart"], dtype=np.int32)
+    reps = np.array([c[0] for c in spec["patch_classes"]], dtype=np.int32)
+    return PatchClasses(class_of, reps[class_of],
+                        np.asarray(spec["patch_class_maps"], dtype=np.int32))
+
+
+def class_inputs(geo: rt.Geometry, classes: PatchClasses, loc: Local):
+    """(Re u, Im u) in the class representative's chart, the class, and T (dim, dim).
+
+    The chart's point is moved by its class map r (a symmetry permutation) into the
+    representative chart; T[i, k] = du_rep^k / du^i (a 0/1 matrix), so g = T g_rep T^T.
+    """
+    perm = jnp.asarray(classes.maps)[loc.chart]
+    rep = jnp.asarray(classes.representative)[loc.chart]
+    z_rep = jnp.zeros_like(loc.zc).at[perm].set(loc.zc)
+    free_rep = jnp.asarray(geo.free)[rep]
+    u = z_rep[free_rep]
+    free = jnp.asarray(geo.free)[loc.chart]
+    t = (perm[free][:, None] == free_rep[None, :]).astype(u.real.dtype)
+    return (jnp.concatenate([jnp.real(u), jnp.imag(u)]),
+            jnp.asarray(classes.class_of)[loc.chart], t)
+
+
+def ldl_per_class_model(geo: rt.Geometry, classes: PatchClasses,
+                        widths: Sequence[int] = (500, 500, 500), activation: str = "tanh",
+                        init_scale: float = 1e-2) -> Model:
+    """The seed's L D L^dagger with one network pair per patch class, evaluated in the class
+    representative's chart (the point mapped there by a symmetry) and pulled back."""
+    dim = int(geo.free.shape[1])
+    n_classes = int(classes.class_of.max()) + 1
+    k = dim * (dim - 1) // 2
+    il, jl = np.tril_indices(dim, -1)
+
+    def init(key):
+        def one(kk):
+            k1, k2 = jax.random.split(kk)
+            return {"lower": mlp_init(k1, [2 * dim, *widths, max(2 * k, 1)], init_scale),
+                    "diag": mlp_init(k2, [2 * dim, *widths, dim], init_scale)}
+
+        nets = [one(kk) for kk in jax.random.split(key, n_classes)]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *nets)
+
+    def inputs(loc: Local):
+        return class_inputs(geo, classes, loc)
+
+    def apply(params, inp):
+        x, cls, t = inp
+        v = jax.vmap(lambda p: mlp(p, x, activation))(params["lower"])[cls]
+        d = jnp.exp(jax.vmap(lambda p: mlp(p, x, activation))(params["diag"])[cls])
+        lower = jnp.eye(dim, dtype=jnp.result_type(v.dtype, jnp.complex64))
+        lower = lower.at[il, jl].set(v[:k] + 1j * v[k : 2 * k])
+        return t @ ((lower * d) @ lower.conj().T) @ t.T
+
+    return Model("ldl", dim, init, inputs, apply, False)
+
+
 def make_model(geo: rt.Geometry, name: str = "phi", **options) -> Model:
     """Build a model by name with ``options`` over :data:`DEFAULTS` (widths, activation, ...)."""
     if name not in DEFAULTS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(DEFAULTS)}")
+    if "residuals" in options:  # a loss setting carried by the model (see Model.residuals)
+        options = dict(options)
+        residuals = options.pop("residuals")
+        if residuals not in ("relative", "absolute"):
+            raise ValueError(f"residuals must be 'relative' or 'absolute', not {residuals!r}")
+        return make_model(geo, name, **options)._replace(residuals=residuals)
     opts = {**DEFAULTS[name], **options}
+    if name == "donaldson" or opts.get("base") is not None:  # Donaldson's balanced metrics
+        from cygen import donaldson
+
+        if name == "donaldson":
+            return donaldson.donaldson_model(geo, **opts)
+        opts["base_potential"] = donaldson.base_potential(opts.pop("base"))
+    opts.pop("base", None)
     if opts["activation"] not in ACTIVATIONS:
         raise ValueError(f"unknown activation {opts['activation']!r}; "
                          f"choose from {', '.join(ACTIVATIONS)}")
@@ -370,6 +454,11 @@ def make_model(geo: rt.Geometry, name: str = "phi", **options) -> Model:
     if name == "phi":
         return phi_model(geo, **opts)
     if name == "ldl":
+        classes = opts.pop("classes", None)
+        if opts.pop("networks", "shared") == "per_class":
+            if classes is None:
+                raise ValueError("networks = 'per_class' needs the module's patch classes")
+            return ldl_per_class_model(geo, classes, **opts)
         return ldl_model(geo, **opts)
     return fs_nn_model(geo, name, **opts)
 

@@ -56,7 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "val_fraction": 0.1,
     "dtype": "float32",  # training precision; evaluation is always float64
     "steps_per_call": 0,  # optimiser steps per compiled call; 0: about 8192 points per call
-    "eval": {"kaehler_points": 1000, "ricci_points": 500, "chunk": 2048},
+    "eval": {"kaehler_points": 1000, "ricci_points": 500, "chunk": 2048,
+             "symmetry_points": 0, "symmetry_elements": 8},  # Delta_sym per epoch if > 0
 }
 
 LOSS_DEFAULTS: dict[str, dict[str, float]] = {
@@ -64,6 +65,7 @@ LOSS_DEFAULTS: dict[str, dict[str, float]] = {
     "add": {"sigma": 1.0, "kaehler": 1.0, "transition": 1.0, "volume": 1.0},
     "mult": {"sigma": 1.0, "kaehler": 1.0, "transition": 1.0, "volume": 1.0},
     "ldl": {"sigma": 1.0, "kaehler": 1.0, "transition": 1.0, "volume": 1.0},
+    "donaldson": {"sigma": 1.0},  # not trained: a balanced metric (cygen.donaldson)
 }
 
 
@@ -99,7 +101,7 @@ def resolve_config(model: str, overrides: dict | None = None) -> dict:
     if unknown:
         raise ValueError(f"unknown loss terms {sorted(unknown)}")
     unknown = set(cfg) - set(DEFAULTS) - {"version", "source", "module_file", "data", "points",
-                                          "epochs", "seed", "name"}
+                                          "epochs", "seed", "name", "init"}
     if unknown:
         raise ValueError(f"unknown config keys {sorted(unknown)}")
     return cfg
@@ -108,12 +110,17 @@ def resolve_config(model: str, overrides: dict | None = None) -> dict:
 _MODELS: dict = {}
 
 
-def build_model(geo: rt.Geometry, cfg: dict) -> Model:
+def build_model(geo: rt.Geometry, cfg: dict, spec: dict | None = None) -> Model:
     """The run's model; cached per geometry and model config, so compiled functions that
-    close over it are reused across runs in one process."""
+    close over it are reused across runs in one process.  ``spec`` (the module's SPEC)
+    supplies the patch classes of ``ldl`` with ``networks = "per_class"``."""
     key = (id(geo), json.dumps(cfg["model"], sort_keys=True))
     if key not in _MODELS:
         opts = {k: v for k, v in cfg["model"].items() if k != "name"}
+        if opts.get("networks") == "per_class" and spec is not None:
+            from cygen.models import patch_classes
+
+            opts["classes"] = patch_classes(spec)
         _MODELS[key] = (geo, make_model(geo, cfg["model"]["name"], **opts))
     return _MODELS[key][1]
 
@@ -205,7 +212,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     run_dir = Path(run_dir)
     cfg = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     module = load_module(run_dir, cfg)
-    model = build_model(module.GEOMETRY, cfg)
+    model = build_model(module.GEOMETRY, cfg, module.SPEC)
     like = model.init(jax.random.PRNGKey(0))
     params, _, _ = load_checkpoint(run_dir / "checkpoint.npz", like)
     metrics_path = run_dir / "metrics.json"

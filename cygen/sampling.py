@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cygen import homotopy, measure
+from cygen import homotopy, measure, scale
 from cygen import runtime as rt
 from cygen.roots import polyroots
 
@@ -51,13 +51,15 @@ class SliceSolver:
     fn: Callable[[jax.Array], tuple[jax.Array, jax.Array]]
 
 
-def _random_bases(key, sizes, ts, slices):
+def _random_bases(key, sizes, ts, slices, sharding=None):
+    """Gaussian slice bases; drawn identically with or without a mesh, then (``sharding``)
+    split along the slice axis so each device solves its share."""
     keys = jax.random.split(key, len(sizes))
     out = []
     for k, s, t in zip(keys, sizes, ts, strict=True):
         re, im = jax.random.normal(k, (2, slices, s, t + 1), dtype=jnp.float64)
         out.append((re + 1j * im) / math.sqrt(2 * s))
-    return out
+    return scale.constrain(out, sharding)
 
 
 def _householder_kernel(c: jax.Array) -> jax.Array:
@@ -69,7 +71,8 @@ def _householder_kernel(c: jax.Array) -> jax.Array:
     return h[:, 1:]
 
 
-def _triangular(geo: rt.Geometry, t, degree: int, slices: int, plan, configuration):
+def _triangular(geo: rt.Geometry, t, degree: int, slices: int, plan, configuration,
+                sharding=None):
     """Solve slices by the compiler's triangular plan: univariate roots and hyperplanes.
 
     State per branch: a basis M_a (n_a+1, r_a+1) of each factor's remaining slice; the
@@ -108,7 +111,7 @@ def _triangular(geo: rt.Geometry, t, degree: int, slices: int, plan, configurati
         return out
 
     def fn(key):
-        bases = _random_bases(key, geo.factor_sizes, t, slices)
+        bases = _random_bases(key, geo.factor_sizes, t, slices, sharding)
         ok = jnp.ones(slices, bool)
         for kind, factor, k in plan:
             if kind == "univariate":
@@ -137,7 +140,8 @@ def _ambient_newton(geo: rt.Geometry, z: jax.Array) -> jax.Array:
     return jax.lax.fori_loop(0, NEWTON_STEPS, step, z)
 
 
-def _multivariate(geo: rt.Geometry, t, degree: int, slices: int, configuration):
+def _multivariate(geo: rt.Geometry, t, degree: int, slices: int, configuration,
+                  sharding=None):
     active = [a for a, ta in enumerate(t) if ta > 0]
     q = [configuration[a] for a in active]
     sizes = [t[a] + 1 for a in active]
@@ -166,7 +170,7 @@ def _multivariate(geo: rt.Geometry, t, degree: int, slices: int, configuration):
 
     def fn(key):
         k_basis, k_solve = jax.random.split(key)
-        bases = _random_bases(k_basis, geo.factor_sizes, t, slices)
+        bases = _random_bases(k_basis, geo.factor_sizes, t, slices, sharding)
         sol = homotopy.solve(system, [t[a] for a in active], q, bases, k_solve, jac=jac,
                              retries=1)
         points = jax.vmap(jax.vmap(embed, in_axes=(0, None)))(sol.x, bases)
@@ -176,7 +180,7 @@ def _multivariate(geo: rt.Geometry, t, degree: int, slices: int, configuration):
     return fn
 
 
-def slice_solvers(module, points_per_chunk: int) -> list[SliceSolver]:
+def slice_solvers(module, points_per_chunk: int, mesh=None) -> list[SliceSolver]:
     """One jitted solver per slice type, sized so a chunk has ~points_per_chunk points.
 
     The slice count per type is a power of two, and solvers are cached per module and
@@ -184,19 +188,20 @@ def slice_solvers(module, points_per_chunk: int) -> list[SliceSolver]:
     """
     total = sum(s["points"] for s in module.SPEC["slices"])
     slices = max(1, 2 ** math.ceil(math.log2(max(1, points_per_chunk / total))))
-    return _solvers(module, slices)
+    return _solvers(module, slices, mesh)
 
 
 @functools.lru_cache(maxsize=64)
-def _solvers(module, slices: int) -> list[SliceSolver]:
+def _solvers(module, slices: int, mesh=None) -> list[SliceSolver]:
     geo, spec = module.GEOMETRY, module.SPEC
+    sharding = scale.batch_sharding(mesh)
     solvers = []
     for s in spec["slices"]:
         t, degree = tuple(s["t"]), s["points"]
         if s["plan"] is not None:
-            fn = _triangular(geo, t, degree, slices, s["plan"], spec["configuration"])
+            fn = _triangular(geo, t, degree, slices, s["plan"], spec["configuration"], sharding)
         else:
-            fn = _multivariate(geo, t, degree, slices, spec["configuration"])
+            fn = _multivariate(geo, t, degree, slices, spec["configuration"], sharding)
         solvers.append(SliceSolver(t, degree, slices, jax.jit(fn)))
     return solvers
 
@@ -209,13 +214,15 @@ def point_function(module):
     return jax.jit(jax.vmap(partial(measure.point_data, module.GEOMETRY, ts, total)))
 
 
-def chunks(module, seed: int, points_per_chunk: int = 16384) -> Iterator[dict[str, np.ndarray]]:
+def chunks(module, seed: int, points_per_chunk: int = 16384,
+           mesh=None) -> Iterator[dict[str, np.ndarray]]:
     """Endless stream of chunks: every slice type's S slices, solved, shuffled, with weights.
 
     Each chunk dict has the arrays of :func:`cygen.measure.point_data` (good points only)
-    plus ``discarded`` (slices dropped).  Deterministic for a given seed.
+    plus ``discarded`` (slices dropped).  Deterministic for a given seed.  With a ``mesh``
+    (:mod:`cygen.scale`) each chunk's slices are split across its devices (same points).
     """
-    solvers = slice_solvers(module, points_per_chunk)
+    solvers = slice_solvers(module, points_per_chunk, mesh)
     data = point_function(module)
     root = jax.random.PRNGKey(seed)
     index = 0
@@ -226,13 +233,13 @@ def chunks(module, seed: int, points_per_chunk: int = 16384) -> Iterator[dict[st
             z, ok = solver.fn(jax.random.fold_in(key, i))
             points.append(z)
             oks.append(ok)
-            discarded += int(solver.slices - np.count_nonzero(np.asarray(ok)) // solver.degree)
+            discarded += int(solver.slices - np.count_nonzero(scale.to_host(ok)) // solver.degree)
         z = jnp.concatenate(points)
-        ok = np.asarray(jnp.concatenate(oks))
+        ok = scale.to_host(jnp.concatenate(oks))
         shuffle_key = jax.random.fold_in(key, len(solvers))
         order = np.asarray(jax.random.permutation(shuffle_key, z.shape[0]))
         order = order[ok[order]]
-        result = {k: np.asarray(v)[order] for k, v in data(z).items()}
+        result = {k: scale.to_host(v)[order] for k, v in data(z).items()}
         result["discarded"] = discarded
         yield result
         index += 1
@@ -261,8 +268,12 @@ def metadata(module, seed: int, n: int) -> dict:
 _CHECKED_SMOOTH: weakref.WeakSet = weakref.WeakSet()  # modules already found smooth
 
 
-def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384) -> dict:
+def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
+         devices: int | None = 1) -> dict:
     """Sample exactly ``n`` points, feeding each chunk to ``sink``; returns the summary.
+
+    ``devices`` > 1 (``None``/0: all) shards every chunk's slices over a mesh
+    (:mod:`cygen.scale`): the same points, in the same order, as one device.
 
     Raises :class:`cygen.errors.CygenError` for n <= 0 and for singular manifolds.
     """
@@ -275,7 +286,8 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384) 
     start = time.perf_counter()
     taken, discarded, max_residual = 0, 0, 0.0
     weights, eta, vol = [], [], []
-    for index, c in enumerate(chunks(module, seed, min(chunk, max(n, 256)))):
+    mesh = scale.mesh(devices)
+    for index, c in enumerate(chunks(module, seed, min(chunk, max(n, 256)), mesh)):
         if index == 0 and module not in _CHECKED_SMOOTH:
             singular = find_singular_point(module, c["points"])
             if singular is not None:
@@ -313,14 +325,18 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384) 
         "volume_fs_exact": spec["volume"],
         "slices_discarded": int(discarded),
         "seed": seed,
+        "devices": scale.size(mesh),
     }
 
 
-def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None):
+def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None,
+           devices: int | None = 1):
     """Sample ``n`` points of a manifold (a loaded module, or a ``.cy``/``.py`` path).
 
     Returns a :class:`cygen.dataset.Dataset`; its ``metadata["summary"]`` holds the
     printed summary of ``cygen sample`` (sigma of FS, the volume self-test, ...).
+    ``devices``: see :func:`draw`.  (To stream to disk instead of memory, use
+    :func:`draw` with a :class:`cygen.dataset.NpzWriter` as the sink, as ``cygen sample``.)
     """
     from cygen.compiler import load
     from cygen.dataset import FIELDS, Dataset
@@ -333,6 +349,6 @@ def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None)
         for name in FIELDS:
             parts[name].append(part[name])
 
-    summary = draw(module, n, seed, sink, progress=progress)
+    summary = draw(module, n, seed, sink, progress=progress, devices=devices)
     meta = metadata(module, seed, n) | {"summary": summary}
     return Dataset(*(np.concatenate(parts[name]) for name in FIELDS), metadata=meta)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cygen import losses
+from cygen import losses, scale
 from cygen.errors import CygenError
 from cygen.io import atomic_write
 from cygen.models import Model, Params, cast
@@ -123,7 +123,7 @@ def loss_and_grad(model: Model, geo, alphas: dict[str, float], targets, micro: i
 
 
 def make_chunk_fn(model: Model, geo, alphas: dict[str, float], targets, micro: int | None,
-                  optimizer: optax.GradientTransformation):
+                  optimizer: optax.GradientTransformation, batch_sharding=None):
     """jit((params, opt_state, data, idx (K, B), valid (K,)) -> (params, opt_state, bad, sums)).
 
     K optimiser steps in one ``lax.scan``; steps with ``valid`` False change nothing (they pad
@@ -138,6 +138,7 @@ def make_chunk_fn(model: Model, geo, alphas: dict[str, float], targets, micro: i
             params, opt_state, bad = carry
             i, ok_step = xs
             batch = jax.tree.map(lambda a: a[i], data)
+            batch = scale.constrain(batch, batch_sharding)  # data parallel over a mesh
             values, grads = loss_and_grad(model, geo, alphas, targets, micro, params, batch)
             loss = sum(alphas[t] * values[t] for t in alphas)
             updates, new_opt = optimizer.update(grads, opt_state, params)
@@ -162,15 +163,16 @@ _CHUNK_FNS: dict = {}
 _EVALUATORS: dict = {}
 
 
-def _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps):
+def _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps, mesh=None):
     """:func:`make_chunk_fn` cached per model, losses, optimiser and epoch length."""
-    key = (model_key(geo, cfg), tuple(sorted(alphas.items())), micro, steps,
+    key = (model_key(geo, cfg), tuple(sorted(alphas.items())), micro, steps, mesh,
            json.dumps(cfg["optimizer"], sort_keys=True), str(cfg["dtype"]))
     if key not in _CHUNK_FNS:
         if len(_CHUNK_FNS) > 8:
             _CHUNK_FNS.clear()
         optimizer = make_optimizer(cfg["optimizer"], steps, int(cfg["epochs"]))
-        _CHUNK_FNS[key] = (optimizer, make_chunk_fn(net, geo, alphas, targets, micro, optimizer))
+        _CHUNK_FNS[key] = (optimizer, make_chunk_fn(net, geo, alphas, targets, micro, optimizer,
+                                                    scale.batch_sharding(mesh)))
     return _CHUNK_FNS[key]
 
 
@@ -305,6 +307,8 @@ def train(
     data: str | os.PathLike | None = None,
     resume: bool = False,
     progress: ProgressFn | None = None,
+    init: str | None = None,
+    devices: int | None = 1,
 ) -> dict:
     """Train a metric on a manifold; writes the run directory and returns ``metrics.json``.
 
@@ -314,7 +318,9 @@ def train(
     ``.toml``/``.json`` file overriding :data:`cygen.runs.DEFAULTS`.  With ``resume=True`` the
     run continues from its checkpoint (``epochs`` may raise the epoch count; everything else
     comes from the run's ``config.json``).  ``progress`` is called with event dicts
-    (``{"event": "step" | "epoch" | "stop", ...}``).
+    (``{"event": "step" | "epoch" | "stop", ...}``).  ``init="donaldson:K"`` (or config key
+    ``init``) starts ``phi`` from Donaldson's balanced metric of degree K (stored in the
+    run's model config as ``base``; :mod:`cygen.donaldson`).
     """
     t0 = time.monotonic()
     run = Path(out_dir)
@@ -332,6 +338,14 @@ def train(
         overrides = read_config(config) if isinstance(config, str | os.PathLike) else config
         cfg = resolve_config(model, overrides)
         module = _load_module(source_or_module)
+        if init is not None:
+            cfg["init"] = init
+        if cfg.get("init"):  # "donaldson:K": phi on top of the balanced potential (stored)
+            if cfg["model"]["name"] != "phi":
+                raise CygenError(f"init {cfg['init']!r} needs the phi model")
+            from cygen.donaldson import init_base
+
+            cfg["model"]["base"] = init_base(source_or_module, cfg["init"], int(seed))
         name, code = module_file(module)
         run.mkdir(parents=True, exist_ok=True)
         atomic_write(run / name, code)
@@ -359,7 +373,7 @@ def train(
     seed = int(cfg["seed"])
     ds = _dataset(run, cfg)
     train_idx, val_idx = _split(len(ds), seed, float(cfg["val_fraction"]))
-    net = build_model(geo, cfg)
+    net = build_model(geo, cfg, spec)
     alphas = {k: float(v) for k, v in cfg["loss"].items() if v}
     if not alphas:
         raise ValueError("every loss weight is zero")
@@ -369,7 +383,8 @@ def train(
     t_prep = time.monotonic()
     train_pts = losses.prepare(net, geo, tuple(alphas), ds.points[train_idx],
                                ds.weights[train_idx], dtype=dtype)
-    train_pts = jax.tree.map(jnp.asarray, train_pts)
+    mesh = scale.mesh(devices)  # None: one device; else rows sharded, params replicated
+    train_pts = scale.shard_rows(train_pts, mesh)  # rows padded to the mesh; never indexed
     val_pts = losses.prepare(net, geo, ("kaehler", "transition", "volume"), ds.points[val_idx],
                              ds.weights[val_idx])
     prep_s = time.monotonic() - t_prep
@@ -382,16 +397,22 @@ def train(
     micro = micro if 0 < micro < batch and batch % micro == 0 else None
     steps = n_train // batch
     n_calls, per_call = _calls(steps, batch, int(cfg["steps_per_call"]))
-    optimizer, chunk_fn = _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps)
+    if batch % scale.size(mesh):
+        raise ValueError(f"batch_size {batch} is not divisible by {scale.size(mesh)} devices")
+    optimizer, chunk_fn = _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps, mesh)
     evaluator = _cached_evaluator(net, geo, cfg)
+    n_sym = int(cfg["eval"].get("symmetry_points", 0))  # Delta_sym per epoch (--log-symmetry)
+    sym_fn = None if n_sym <= 0 else _symmetry_fn(net, module, ds.points[val_idx][:n_sym], cfg)
 
     params = cast(net.init(jax.random.PRNGKey(seed)), dtype)
     opt_state = optimizer.init(params)
+    params, opt_state = scale.replicate((params, opt_state), mesh)
     meta = {"epoch": 0, "call": 0, "sums": {}, "wall_s": 0.0, "train_s": 0.0}
     ckpt = run / "checkpoint.npz"
     if resumed:
         params, opt_state, meta = load_checkpoint(ckpt, params, opt_state)
         params, opt_state = jax.tree.map(jnp.asarray, (params, opt_state))
+        params, opt_state = scale.replicate((params, opt_state), mesh)
     else:
         save_checkpoint(ckpt, params, opt_state, meta)
     log_path = run / "log.jsonl"
@@ -452,6 +473,8 @@ def train(
         line = {"epoch": epoch + 1, "wall_s": round(wall(), 3), "train_s": round(train_s, 3),
                 "train_cpu_s": round(train_cpu_s, 3),
                 "train": {k: v / steps for k, v in sums.items()}, "val": val}
+        if sym_fn is not None:
+            line["delta_sym"] = sym_fn(params64)
         if not all(np.isfinite(v) for v in val.values() if isinstance(v, float)):
             status, stop = "non_finite", True
             message = (f"stopped after epoch {epoch + 1}: validation is NaN/Inf; kept the last "
@@ -472,7 +495,8 @@ def train(
             message = f"stopped at the {max_minutes} min budget after epoch {epoch}"
 
     if status == "completed" and int(cfg["lbfgs"]["steps"]) > 0 and not meta.get("lbfgs"):
-        params = lbfgs_finetune(net, geo, alphas, targets, params, train_pts, cfg["lbfgs"], say)
+        params = lbfgs_finetune(net, geo, alphas, targets, params,
+                                jax.tree.map(lambda a: a[:n_train], train_pts), cfg["lbfgs"], say)
         val = validation(evaluator, cast(params, jnp.float64), val_pts, spec, alphas)
         log.append(jsonable({"epoch": epoch, "phase": "lbfgs", "wall_s": round(wall(), 3),
                              "train_s": round(train_s, 3), "val": val}))
@@ -491,6 +515,14 @@ def train(
     write_json(run / "metrics.json", metrics)
     say({"event": "stop", "status": status, "message": message})
     return jsonable(metrics)
+
+
+def _symmetry_fn(net: Model, module: ModuleType, points: np.ndarray, cfg: dict):
+    """``params -> Delta_sym`` on ``points`` (cygen.symmetry_measure)."""
+    from cygen.symmetry_measure import model_delta_sym
+
+    return model_delta_sym(net, module, points, int(cfg["eval"].get("symmetry_elements", 8)),
+                           int(cfg["seed"]))
 
 
 def _read_log(path: Path, epochs: int) -> list[dict]:

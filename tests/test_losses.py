@@ -161,3 +161,29 @@ def test_ricci_of_fs_and_its_gradient(quintic, phi):
                                                        p, b))(params, small)
     assert float(values["ricci"]) > 0
     assert sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(grads)) > 0
+
+
+def test_relative_residuals_ignore_the_metric_scale_absolute_ones_do_not(k3):
+    """kaehler and transition residuals of c * g: unchanged ("relative", the default: the
+    Chern torsion and g_b^-1 T g_a T^dagger - 1) or scaled by c ("absolute"); a squashed g
+    cannot lower the relative ones (the ldl collapse that absolute residuals allowed)."""
+    module, model, params, pts = k3
+    geo = module.GEOMETRY
+    pts = jax.tree.map(lambda a: a[:8], pts)
+    out = {}
+    for residuals in ("relative", "absolute"):
+        base = M.make_model(geo, "add", widths=[8], init_scale=1.0, residuals=residuals)
+        assert base.residuals == residuals
+        for c in (1.0, 7.0):
+            scaled = base._replace(apply=lambda p, x, c=c, b=base: c * b.apply(p, x))
+            st = jax.jit(lambda p, b, m=scaled: _stats(m, geo, ("kaehler", "transition"), p, b))(
+                params, pts)
+            out[residuals, c] = st
+    for term in ("kaehler", "transition"):
+        rel1, rel7 = out["relative", 1.0][term], out["relative", 7.0][term]
+        abs1, abs7 = out["absolute", 1.0][term], out["absolute", 7.0][term]
+        assert float(jnp.min(rel1)) > 0 and float(jnp.min(abs1)) > 0
+        np.testing.assert_allclose(rel7, rel1, rtol=1e-10)
+        np.testing.assert_allclose(abs7, 7.0 * abs1, rtol=1e-10)
+    with pytest.raises(ValueError, match="residuals"):
+        M.make_model(geo, "add", residuals="bogus")

@@ -1,0 +1,98 @@
+"""What the studies share: manifolds, run logs, eta of a run on fresh points, figures, JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cygen import runtime as rt
+from cygen.io import atomic_write
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manifold(name: str) -> Path:
+    """A shipped manifold file: the source tree's manifolds/ (or the current directory's)."""
+    for base in (ROOT / "manifolds", Path("manifolds")):
+        if (base / f"{name}.cy").exists():
+            return base / f"{name}.cy"
+    raise FileNotFoundError(f"manifolds/{name}.cy not found")
+
+
+def curves(run_dir: Path) -> dict[str, list]:
+    """Per-epoch validation curves of a run: ``epoch``, ``wall_s`` and every val term."""
+    rows = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines() if x]
+    out: dict[str, list] = {"epoch": [r["epoch"] for r in rows],
+                            "wall_s": [round(r["wall_s"], 2) for r in rows]}
+    for key in rows[0]["val"] if rows else ():
+        if isinstance(rows[0]["val"][key], int | float):
+            out[key] = [r["val"].get(key) for r in rows]
+    return out
+
+
+def eta(metric_in, geo: rt.Geometry, points: np.ndarray, charts: np.ndarray,
+        omega_sq: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """eta = det g / |Omega|^2 of a metric ``(z, chart) -> g`` at sampled points (float64)."""
+    fn = jax.jit(jax.vmap(lambda z, c: jnp.real(jnp.linalg.det(metric_in(z, c)))))
+    dets = [np.asarray(fn(jnp.asarray(points[i : i + chunk]), jnp.asarray(charts[i : i + chunk])))
+            for i in range(0, len(points), chunk)]
+    return np.concatenate(dets) / omega_sq
+
+
+def deviation(weights: np.ndarray, eta_values: np.ndarray) -> dict[str, float]:
+    """|eta/eta_bar - 1| pointwise: weighted mean (= sigma), median, 99th percentile, max."""
+    dev = np.abs(eta_values / (np.sum(weights * eta_values) / np.sum(weights)) - 1)
+    return {"sigma": float(np.sum(weights * dev) / np.sum(weights)),
+            "median": float(np.median(dev)), "p99": float(np.quantile(dev, 0.99)),
+            "max": float(np.max(dev))}
+
+
+def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 3.6)):
+    """A matplotlib Figure (no pyplot, no global state) and its axes."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def save_figure(fig, path: Path) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write(path, buf.getvalue())
+    return path.name
+
+
+def plot_curves(ax, data: dict[str, list], keys: list[str], title: str,
+                labels: dict[str, str] | None = None) -> None:
+    labels = labels or {}
+    for key in keys:
+        ys = data.get(key)
+        if ys and any(y is not None and y > 0 for y in ys):
+            ax.plot(data["epoch"], ys, marker="o", ms=3, label=labels.get(key, key))
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+
+
+def write_result(out: Path, name: str, result: dict[str, Any], started: float) -> dict:
+    from cygen.runs import jsonable
+
+    result = {"study": name, **result, "wall_s": round(time.monotonic() - started, 1)}
+    atomic_write(out / f"{name}.json", json.dumps(jsonable(result), indent=1) + "\n")
+    return result
+
+
+def decreasing(values: list[float], start: int = 0) -> bool:
+    """Whether the curve ends below where it starts (from index ``start``)."""
+    vals = [v for v in values[start:] if v is not None]
+    return len(vals) >= 2 and vals[-1] < vals[0]

@@ -1,0 +1,48 @@
+"""The scripted studies (cygen.studies, `cygen study`): each runs end to end at size small."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cygen import studies
+from cygen.cli import app
+
+runner = CliRunner()
+
+
+def test_study_list_and_unknown_names():
+    result = runner.invoke(app, ["study", "list"])
+    assert result.exit_code == 0
+    for name in studies.STUDIES:
+        assert name in result.stdout
+    assert runner.invoke(app, ["study", "nonsense"]).exit_code == 2
+    with pytest.raises(ValueError, match="unknown study"):
+        studies.run("nonsense", "x")
+
+
+def _png_has_content(path):
+    from matplotlib.image import imread
+
+    image = imread(path)
+    assert image.shape[0] > 200 and image.shape[1] > 200
+    assert float(np.var(image[..., :3])) > 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(studies.STUDIES))
+def test_every_study_runs_small(name, tmp_path):
+    result = studies.run(name, tmp_path, "small")
+    saved = json.loads((tmp_path / f"{name}.json").read_text())
+    assert saved["study"] == name and saved["wall_s"] > 0
+    assert result["figures"]
+    for fig in result["figures"]:
+        _png_has_content(tmp_path / fig)
+    if name == "torus":  # even 3 short epochs bring the metric much closer to the flat one
+        assert result["flat_distance_learned"]["sigma"] < result["flat_distance_fs"]["sigma"] / 3
+    if name == "tian_yau":
+        for run in result["runs"].values():
+            assert run["status"] == "completed" and run["sigma"] < run["sigma_fs"]
