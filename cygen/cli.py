@@ -323,6 +323,8 @@ def train(
       cygen train manifolds/tian_yau.cy --out runs/ty --model ldl --max-minutes 10
 
       cygen train manifolds/fermat_quintic.cy --out runs/quintic --resume --epochs 50
+
+      cygen train manifolds/fermat_quintic.cy --out runs/q3 --init donaldson:3
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -208,6 +208,31 @@ def test_cli_json_and_errors(tmp_path):
     assert bad.exit_code == 2 and "degrees must be >= 1" in bad.output
 
 
+def test_phi_model_on_balanced_base():
+    """make_model('phi', base=...) uses the balanced metric as g_base (what --init stores)."""
+    from cygen.runs import build_model, resolve_config
+
+    _, module = compiled(K3)
+    base = dn.init_base(module, "donaldson:2", points=6000)
+    cfg = resolve_config("phi", {"init": "donaldson:2", "model": {"widths": [8],
+                                                                   "base": base}})
+    model = build_model(module.GEOMETRY, cfg)
+    h = np.asarray(base["h_re"]) + 1j * np.asarray(base["h_im"])
+    metric = dn.Balanced(module, (2,), np.asarray(base["exponents"]), h, base["scale"])
+    data = cygen.sample(module, 8, seed=3)
+    geo = module.GEOMETRY
+
+    def both(z, c):
+        loc = models.local(geo, z, c)
+        return model.inputs(loc)[1], metric.metric_in(z, c), geo.fs_ambient(loc.zc)
+
+    g_base, g_bal, _ = jax.jit(jax.vmap(both))(data.points, data.chart)
+    np.testing.assert_allclose(g_base, g_bal, atol=1e-12)
+    g_fs = jax.vmap(module.fs_metric)(data.points, data.chart)
+    assert np.max(np.abs(g_bal - g_fs)) > 1e-3  # not FS
+
+
+@pytest.mark.slow
 def test_train_init_donaldson(tmp_path):
     from cygen.runs import load_run
     from cygen.train import train

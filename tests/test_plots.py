@@ -197,7 +197,7 @@ def test_eta_figure_per_class_and_sigma_groups():
     assert np.sum(per * weight) / np.sum(weight) == pytest.approx(sigma(w, eta), rel=1e-12)
     for classes in ([[0, 1, 2], [3, 4, 5]], None):
         d = plots.EtaData(w, eta_fs, eta, chart, charts, classes, "synthetic")
-        assert_real_png(plots.png_bytes(plots.eta_figure(d)))
+        assert_real_png(plots.png_bytes(plots.eta_figure(d), dpi=40), min_size=(150, 500))
 
 
 def test_training_figure_tolerates_zero_and_missing_terms():
@@ -207,7 +207,7 @@ def test_training_figure_tolerates_zero_and_missing_terms():
             "val": {"sigma": 0.09, "transition": 1e-17}}]
     fig = plots.training_figure(log, {"sigma_fs": 0.4})
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 4
-    assert_real_png(plots.png_bytes(fig))
+    assert_real_png(plots.png_bytes(fig, dpi=50), min_size=(150, 300))
 
 
 def test_no_pyplot():

@@ -17,6 +17,11 @@ STUDIES: dict[str, str] = {
     "torus": "the learned metric on the cubic curve vs the exact flat metric, per patch",
     "k3_ldl": "the seed's LDL network on the Fermat quartic K3: sigma, kappa, mu curves",
     "tian_yau": "Tian-Yau end to end: phi, and ldl shared across charts with the chart as input",
+    "activations": "ldl on the K3 with tanh, sigmoid, relu, gelu: loss and Delta_sym curves",
+    "ablations": "ldl on the Fermat quintic trained on sigma, kappa or mu alone; all three logged",
+    "learning_rates": "phi on the Fermat and Dwork quintics: learning rates x point counts",
+    "tian_yau_classes": "Tian-Yau ldl with one network per patch class vs one shared network",
+    "barefoot": "log-density of sampled quintic points in the z1/z0 plane: Fermat vs Dwork",
 }
 SIZES = ("small", "full")
 

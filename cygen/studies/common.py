@@ -96,3 +96,30 @@ def decreasing(values: list[float], start: int = 0) -> bool:
     """Whether the curve ends below where it starts (from index ``start``)."""
     vals = [v for v in values[start:] if v is not None]
     return len(vals) >= 2 and vals[-1] < vals[0]
+
+
+def log_values(run_dir: Path, key: str) -> list:
+    """A top-level per-epoch entry of a run's log.jsonl (e.g. ``delta_sym``; None if absent)."""
+    rows = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines() if x]
+    return [r.get(key) for r in rows if "phase" not in r]
+
+
+def checkpoint_delta_sym(run_dir: Path, n_points: int, n_elements: int = 8) -> float:
+    """Delta_sym of a run's current checkpoint on the trainer's own symmetry points (the first
+    ``n_points`` validation points), with the trainer's group elements: called from a
+    ``progress`` callback at the ``start`` event it gives the epoch-0 value of the curve."""
+    from cygen.dataset import Dataset
+    from cygen.runs import load_run
+    from cygen.symmetry_measure import model_delta_sym
+    from cygen.train import _split
+
+    run = load_run(run_dir)
+    cfg = run.config
+    data = Path(cfg["data"]) if cfg.get("data") else run_dir / "data.npz"
+    points = Dataset.load(data).points
+    if cfg.get("points"):
+        points = points[: int(cfg["points"])]
+    _, val_idx = _split(len(points), int(cfg["seed"]), float(cfg["val_fraction"]))
+    fn = model_delta_sym(run.model, run.module, points[val_idx][:n_points], n_elements,
+                         int(cfg["seed"]))
+    return fn(run.params)

@@ -16,12 +16,12 @@ from cygen.studies import common
 
 SETTINGS = {
     "small": {"points": 3000, "epochs": 3, "widths": [32, 32]},
-    "full": {"points": 40_000, "epochs": 30, "widths": [128, 128, 128]},
+    "full": {"points": 20_000, "epochs": 30, "widths": [128, 128, 128]},
 }
 CONFIG = {
     "model": {"activation": "tanh"},
-    "loss": {"sigma": 1.0, "kaehler": 0.1, "transition": 1.0, "volume": 1.0},
-    "optimizer": {"lr": 1e-3, "schedule": "cosine", "final_lr": 1e-5},
+    "loss": {"sigma": 1.0, "kaehler": 0.3, "transition": 1.0, "volume": 1.0},
+    "optimizer": {"lr": 3e-3, "schedule": "cosine", "final_lr": 1e-5},
     "dtype": "float64",
     "batch_size": 64,
     "eval": {"kaehler_points": 2000, "ricci_points": 0},
@@ -39,11 +39,18 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
                     model="ldl", config=config, progress=progress)
     data = common.curves(out / "run")
     terms = ["sigma", "kaehler", "transition", "volume"]
+    kappa = data.get("kaehler") or [0.0]
+    peak = max(range(len(kappa)), key=lambda i: kappa[i] or 0.0)
     result = {
         "manifold": "k3_quartic", "model": "ldl", "settings": s, "config": config,
         "status": metrics["status"], "sigma_fs": metrics["sigma_fs"],
         "final": {t: metrics.get(t) for t in terms},
         "decreased": {t: common.decreasing(data.get(t, [])) for t in terms},
+        # the network starts near a constant (hence Kähler) metric, so kappa first rises;
+        # from its peak on, do sigma, kappa and mu fall together?
+        "kaehler_peak_epoch": peak + 1,
+        "decreased_after_kaehler_peak": {t: common.decreasing(data.get(t, []), peak)
+                                         for t in terms},
         "curves": data,
     }
     fig, axes = common.figure()
