@@ -4,6 +4,7 @@ training phi from a balanced metric versus from Fubini-Study.
 Usage: python benchmarks/bench_donaldson.py [--out FILE.json] [--quintic-k 1..6]
                                             [--eval-points 40000] [--ricci-points 500]
                                             [--train-minutes 1.0] [--skip-train]
+                                            [--only quintic k3 tian_yau train]
 
 * **quintic**: for k = 1..6, the balanced metric from the default number of T-operator points
   (5 n_k^2 + 20000, seed 0) and sigma on fresh points (seed 1000), against Douglas, Karp,
@@ -89,24 +90,33 @@ def main() -> None:
     parser.add_argument("--train-minutes", type=float, default=1.0)
     parser.add_argument("--train-points", type=int, default=20_000)
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="Run only these sections (quintic k3 tian_yau train), merging "
+                             "into an existing --out file.")
     args = parser.parse_args()
 
     from cygen.cli_donaldson import parse_ks
 
-    result = {"machine": machine(), "load_start": load()}
+    out = Path(args.out)
+    result = json.loads(out.read_text()) if args.only and out.exists() else {}
+    result |= {"machine": machine(), "load_start": load()}
     m = ROOT / "manifolds"
-    result["quintic"] = rows_for(m / "fermat_quintic.cy", parse_ks(args.quintic_k),
-                                 args.eval_points, args.ricci_points)
-    result["k3"] = rows_for(m / "k3_quartic.cy", [1, 2, 3, 4], 20_000, args.ricci_points)
-    result["tian_yau"] = rows_for(m / "tian_yau.cy", [1, 2], 20_000, args.ricci_points)
-    result["tian_yau"] += rows_for(m / "tian_yau.cy", [3], 20_000, 0, points=args.ty3_points)
-    if not args.skip_train:
-        result["train"] = train_compare(args.train_minutes, args.train_points)
-    result["load_end"] = load()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
-
+    sections = {
+        "quintic": lambda: rows_for(m / "fermat_quintic.cy", parse_ks(args.quintic_k),
+                                    args.eval_points, args.ricci_points),
+        "k3": lambda: rows_for(m / "k3_quartic.cy", [1, 2, 3, 4], 20_000, args.ricci_points),
+        "tian_yau": lambda: rows_for(m / "tian_yau.cy", [1, 2], 20_000, args.ricci_points)
+        + rows_for(m / "tian_yau.cy", [3], 20_000, 0, points=args.ty3_points),
+        "train": lambda: train_compare(args.train_minutes, args.train_points),
+    }
+    for name, run in sections.items():
+        if (args.only and name not in args.only) or (name == "train" and args.skip_train):
+            continue
+        result[name] = run()
+        result["load_end"] = load()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")  # after every section
+    print(f"wrote {out}")
 
 if __name__ == "__main__":
     main()

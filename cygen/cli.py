@@ -32,6 +32,26 @@ ParamOpt = Annotated[
 AllowOpt = Annotated[
     bool, typer.Option("--allow-non-cy", help="Compile even if c1 != 0 (not Calabi-Yau).")
 ]
+DevicesOpt = Annotated[
+    int, typer.Option(help="Shard over this many devices (0: all; docs/scaling.md).")
+]
+
+
+@app.callback()
+def _distributed(
+    coordinator: Annotated[str | None, typer.Option(
+        help="Multi-host: host:port of process 0 (or $CYGEN_COORDINATOR).")] = None,
+    num_processes: Annotated[int | None, typer.Option(
+        help="Multi-host: number of processes (or $CYGEN_NUM_PROCESSES).")] = None,
+    process_id: Annotated[int | None, typer.Option(
+        help="Multi-host: this process's rank (or $CYGEN_PROCESS_ID).")] = None,
+    cluster: Annotated[bool, typer.Option(
+        help="Multi-host: let JAX detect SLURM / Open MPI itself.")] = False,
+) -> None:
+    """Compile Calabi-Yau manifolds (.cy) to JAX modules; sample, train and study metrics."""
+    from cygen.scale import initialize
+
+    initialize(coordinator, num_processes, process_id, auto=cluster)
 
 
 def guarded(fn):
@@ -210,6 +230,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Random seed (results are deterministic).")] = 0,
     param: ParamOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    devices: DevicesOpt = 1,
 ) -> None:
     """Sample points on the manifold with exact Monte-Carlo weights.
 
@@ -227,6 +248,7 @@ def sample(
     from cygen.compiler import load
     from cygen.dataset import NpzWriter
     from cygen.sampling import draw, metadata
+    from cygen.scale import NullWriter, primary
 
     if n <= 0:
         raise CygenError(f"-n must be positive, got {n}")
@@ -237,11 +259,12 @@ def sample(
                TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn()]
     with (
         Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar,
-        NpzWriter(output, n, len(module.SPEC["coordinates"])) as writer,
+        (NpzWriter if primary() else NullWriter)(output, n, len(module.SPEC["coordinates"]))
+        as writer,
     ):
         task = bar.add_task("sample", total=n, name=module.SPEC["name"])
         summary = draw(module, n, seed, writer.write,
-                       progress=lambda k: bar.advance(task, k))
+                       progress=lambda k: bar.advance(task, k), devices=devices)
         writer.metadata = metadata(module, seed, n) | {"summary": summary}
     summary["output"] = str(output)
     if as_json:
@@ -313,6 +336,7 @@ def train(
         int, typer.Option(help="Log Delta_sym per epoch on this many validation points.")
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    devices: DevicesOpt = 1,
 ) -> None:
     """Compile, sample, train a metric and evaluate it; writes RUN/metrics.json.
 
@@ -351,7 +375,7 @@ def train(
         metrics = run_train(source, out_dir, points=points, epochs=epochs,
                             max_minutes=max_minutes, seed=seed, model=model.value,
                             config=config, data=data, resume=resume, progress=progress,
-                            init=init)
+                            init=init, devices=devices)
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
         return
@@ -410,6 +434,7 @@ def euler(
     n: Annotated[int, typer.Option("-n", "--points", help="Number of points.")] = 100_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    devices: DevicesOpt = 1,
 ) -> None:
     """The Euler number by integrating the top Chern form of a metric over sampled points.
 
@@ -423,7 +448,7 @@ def euler(
 
     if n <= 0:
         raise CygenError(f"-n must be positive, got {n}")
-    result = run_euler(_manifold_or_run(source), n=n, seed=seed)
+    result = run_euler(_manifold_or_run(source), n=n, seed=seed, devices=devices)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
@@ -490,6 +515,9 @@ _cli_plot.register(app)
 from cygen import cli_study as _cli_study  # noqa: E402
 
 _cli_study.register(app)
+from cygen import cli_survey as _cli_survey  # noqa: E402
+
+_cli_survey.register(app)
 # (end of command modules)
 
 

@@ -45,10 +45,65 @@ class Dataset:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Dataset:
+    def load(cls, path: str | os.PathLike, mmap: bool = False) -> Dataset:
+        """Read an ``.npz``; ``mmap=True`` maps the (uncompressed) arrays read-only instead
+        of reading them, so a dataset larger than memory is paged in as it is used."""
+        if mmap:
+            mapped = _mmap_npz(Path(path))
+            if mapped is not None:
+                meta = mapped.pop("metadata", {})
+                return cls(*(mapped[name] for name in FIELDS), metadata=meta)
         with np.load(path) as data:
             meta = json.loads(str(data["metadata"])) if "metadata" in data else {}
             return cls(*(np.asarray(data[name]) for name in FIELDS), metadata=meta)
+
+
+def _mmap_npz(path: Path) -> dict | None:
+    """The fields of an ``.npz`` as read-only memory maps (``None`` if a member is
+    compressed: then it must be read).  ``NpzWriter`` stores members uncompressed."""
+    out: dict = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for name in FIELDS:
+            info = zf.getinfo(f"{name}.npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                return None
+            fh.seek(info.header_offset)
+            local = fh.read(30)  # local file header: name and extra lengths at 26..30
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") \
+                + int.from_bytes(local[28:30], "little")
+            fh.seek(start)
+            version = np.lib.format.read_magic(fh)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read(fh)
+            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=fh.tell(), shape=shape,
+                                  order="F" if fortran else "C")
+        if "metadata.npy" in zf.namelist():
+            with zf.open("metadata.npy") as member:
+                out["metadata"] = json.loads(str(np.lib.format.read_array(member)))
+    return out
+
+
+class Rows:
+    """``array[index]`` without materialising it: ``Rows(a, index)[i] == a[index[i]]``.
+
+    Lets chunked consumers (``losses.prepare``) read a subset of a memory-mapped dataset
+    chunk by chunk."""
+
+    def __init__(self, array, index: np.ndarray) -> None:
+        self.array, self.index = array, np.asarray(index)
+        self.shape = (len(self.index), *array.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        idx = self.index[i]
+        order = np.argsort(idx, kind="stable")  # sequential reads from the map
+        out = np.asarray(self.array[idx[order]])
+        result = np.empty_like(out)
+        result[order] = out
+        return result
 
 
 class NpzWriter:

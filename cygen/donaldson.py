@@ -221,12 +221,25 @@ def donaldson_model(geo: rt.Geometry, exponents: Sequence[Sequence[int]], scale:
     return Model("donaldson", dim, init, inputs, apply, True)
 
 
-def base_potential(config: dict) -> Callable[[jax.Array], jax.Array]:
+class BasePotential:
+    """K_h(z) of a stored balanced metric (``__call__``) with its metric in closed form
+    (``local_metric``, which :func:`cygen.models.potential_metric` prefers to autodiff)."""
+
+    def __init__(self, exponents: np.ndarray, scale: float, h: np.ndarray) -> None:
+        self.exponents, self.scale, self.h = np.asarray(exponents, int), float(scale), h
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        return potential(self.exponents, self.scale, jnp.asarray(self.h), z)
+
+    def local_metric(self, loc: Local) -> jax.Array:
+        s, a = section_jet(self.exponents, loc.zc, loc.pullback)
+        return metric_from_jet(self.scale, jnp.asarray(self.h), s, a)
+
+
+def base_potential(config: dict) -> BasePotential:
     """The ambient potential K_h(z) of a stored balanced metric (``Balanced.as_config``)."""
-    exps = np.asarray(config["exponents"], int)
-    h = jnp.asarray(np.asarray(config["h_re"]) + 1j * np.asarray(config["h_im"]))
-    scale = float(config["scale"])
-    return lambda z: potential(exps, scale, h, z)
+    h = np.asarray(config["h_re"]) + 1j * np.asarray(config["h_im"])
+    return BasePotential(config["exponents"], config["scale"], h)
 
 
 # ----------------------------------------------------------------------------- Balanced

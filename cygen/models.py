@@ -266,7 +266,12 @@ def feature_jets(geo: rt.Geometry, zc: jax.Array, pullback: jax.Array,
 
 
 def potential_metric(potential: Callable[[jax.Array], jax.Array], local: Local) -> jax.Array:
-    """P (d dbar K) P^dagger for a real ambient function K (any potential, e.g. Donaldson's)."""
+    """P (d dbar K) P^dagger for a real ambient function K (any potential, e.g. Donaldson's).
+
+    A potential with a ``local_metric(local)`` method (cygen.donaldson's) supplies it in
+    closed form; otherwise the Hessian is taken by autodiff."""
+    if hasattr(potential, "local_metric"):
+        return potential.local_metric(local)
     dim = local.pullback.shape[0]
 
     def along(t):
@@ -429,10 +434,31 @@ def ldl_per_class_model(geo: rt.Geometry, classes: PatchClasses,
     return Model("ldl", dim, init, inputs, apply, False)
 
 
+def on_fs_base(model: Model) -> Model:
+    """``model`` measured in the FS metric's Cholesky frame: g = C G C^dagger, C C^dagger =
+    g_FS, G the model's output.  ``ldl`` (G = L D L^dagger, near 1 at the start) then starts
+    at Fubini-Study, which is Kähler and matches across charts, instead of at the identity in
+    every chart (model option ``start = "fs"``)."""
+
+    def inputs(loc: Local):
+        return model.inputs(loc), jnp.linalg.cholesky(loc.g_fs)
+
+    def apply(params, inp):
+        x, c = inp
+        return c @ model.apply(params, x) @ c.conj().T
+
+    return model._replace(inputs=inputs, apply=apply)
+
+
 def make_model(geo: rt.Geometry, name: str = "phi", **options) -> Model:
     """Build a model by name with ``options`` over :data:`DEFAULTS` (widths, activation, ...)."""
     if name not in DEFAULTS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(DEFAULTS)}")
+    if options.get("start", "identity") != "identity":  # ldl/add/mult relative to FS
+        options = dict(options)
+        if options.pop("start") != "fs":
+            raise ValueError("start must be 'identity' or 'fs'")
+        return on_fs_base(make_model(geo, name, **options))
     if "residuals" in options:  # a loss setting carried by the model (see Model.residuals)
         options = dict(options)
         residuals = options.pop("residuals")

@@ -153,5 +153,32 @@ def describe(m: Mesh | None) -> dict:
             "processes": jax.process_count()}
 
 
-__all__ = ["AXIS", "batch_sharding", "constrain", "describe", "device_count", "initialize",
-           "mesh", "padded_rows", "replicate", "replicated", "shard_rows", "size", "to_host"]
+
+
+def primary() -> bool:
+    """Whether this is process 0 (the one that writes files in a multi-process run)."""
+    return jax.process_index() == 0
+
+
+class NullWriter:
+    """A stand-in for :class:`cygen.dataset.NpzWriter` on non-primary processes: takes
+    chunks and writes nothing (process 0 writes the file)."""
+
+    metadata: dict
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.metadata = {}
+
+    def write(self, chunk) -> int:
+        return len(chunk["weights"])
+
+    def __enter__(self) -> NullWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+__all__ = ["AXIS", "NullWriter", "batch_sharding", "constrain", "describe", "device_count",
+           "initialize", "mesh", "padded_rows", "primary", "replicate", "replicated",
+           "shard_rows", "size", "to_host"]

@@ -32,6 +32,7 @@ from typing import Any
 
 NAMES = "abcdefghjklmnopq"  # factor coordinate prefixes (P^n[a] has a0..an)
 RESULTS = "results.jsonl"
+STARTUP_S = 300  # grace for a worker's start-up (importing JAX) before ``timeout`` counts
 DONE = ("ok", "skipped")  # statuses a resumed survey does not redo (errors: retry_errors)
 
 
@@ -169,7 +170,10 @@ def _default(value):
 
 def _child(conn, entry, out_dir, points, seed, devices) -> None:
     try:
-        conn.send(survey_one(entry, out_dir, points, seed, devices))
+        import cygen  # noqa: F401 - start-up (JAX) is not counted against the timeout
+
+        conn.send(("started", None))
+        conn.send(("row", survey_one(entry, out_dir, points, seed, devices)))
     finally:
         conn.close()
 
@@ -209,10 +213,11 @@ def run(entries: Sequence[dict], out_dir: str | os.PathLike, points: int = 10_00
 
 
 def _parallel(todo, out, points, seed, devices, workers, timeout, record) -> None:
-    """At most ``workers`` spawned processes at once, one per manifold, killed at ``timeout``."""
+    """At most ``workers`` spawned processes at once, one per manifold, killed ``timeout``
+    seconds after they have started up (imported JAX)."""
     ctx = mp.get_context("spawn")  # never fork a process that has initialised JAX
     pending = list(reversed(todo))
-    running: dict = {}  # conn -> (process, entry, start)
+    running: dict = {}  # conn -> (process, entry, start, started up)
     try:
         while pending or running:
             while pending and len(running) < workers:
@@ -222,12 +227,15 @@ def _parallel(todo, out, points, seed, devices, workers, timeout, record) -> Non
                                    daemon=True)
                 proc.start()
                 child.close()
-                running[parent] = (proc, entry, time.perf_counter())
+                running[parent] = (proc, entry, time.perf_counter(), False)
             ready = mp_wait(list(running), timeout=1.0)
             for conn in ready:
-                proc, entry, start = running.pop(conn)
+                proc, entry, start, _ = running.pop(conn)
                 try:
-                    row = conn.recv()
+                    tag, row = conn.recv()
+                    if tag == "started":
+                        running[conn] = (proc, entry, time.perf_counter(), True)
+                        continue
                 except EOFError:  # the worker died without a row (a crash, out of memory)
                     proc.join()
                     row = _base_row(entry) | {
@@ -237,8 +245,8 @@ def _parallel(todo, out, points, seed, devices, workers, timeout, record) -> Non
                 conn.close()
                 record(row)
             if timeout is not None:
-                for conn, (proc, entry, start) in list(running.items()):
-                    if time.perf_counter() - start > timeout:
+                for conn, (proc, entry, start, started) in list(running.items()):
+                    if time.perf_counter() - start > timeout + (0 if started else STARTUP_S):
                         proc.kill()
                         proc.join()
                         conn.close()
@@ -247,7 +255,7 @@ def _parallel(todo, out, points, seed, devices, workers, timeout, record) -> Non
                             "status": "timeout", "error": f"no result after {timeout:g} s",
                             "timings": {"total_s": round(time.perf_counter() - start, 3)}})
     finally:
-        for proc, _, _ in running.values():  # interrupted: stop the workers we started
+        for proc, *_ in running.values():  # interrupted: stop the workers we started
             proc.kill()
             proc.join()
 

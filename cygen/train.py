@@ -273,7 +273,7 @@ def _dataset(run: Path, cfg: dict):
     from cygen.dataset import Dataset
 
     path = Path(cfg["data"])
-    ds = Dataset.load(path if path.is_absolute() else run / path)
+    ds = Dataset.load(path if path.is_absolute() else run / path, mmap=True)  # paged in
     n = int(cfg["points"])
     if n < len(ds):
         ds = Dataset(ds.points[:n], ds.weights[:n], ds.omega_sq[:n], ds.chart[:n], ds.metadata)
@@ -381,8 +381,10 @@ def train(
     targets = losses.slope_targets(spec)
 
     t_prep = time.monotonic()
-    train_pts = losses.prepare(net, geo, tuple(alphas), ds.points[train_idx],
-                               ds.weights[train_idx], dtype=dtype)
+    from cygen.dataset import Rows  # the training split, read from the map chunk by chunk
+
+    train_pts = losses.prepare(net, geo, tuple(alphas), Rows(ds.points, train_idx),
+                               Rows(ds.weights, train_idx), dtype=dtype)
     mesh = scale.mesh(devices)  # None: one device; else rows sharded, params replicated
     train_pts = scale.shard_rows(train_pts, mesh)  # rows padded to the mesh; never indexed
     val_pts = losses.prepare(net, geo, ("kaehler", "transition", "volume"), ds.points[val_idx],

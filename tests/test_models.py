@@ -77,6 +77,32 @@ def test_models_start_near_their_base_metric(quintic):
         assert np.max(np.abs(g - base)) < 0.1 * np.max(np.abs(base)), name
 
 
+def test_ldl_started_at_fubini_study_is_fs_and_matches_across_charts(quintic):
+    """start="fs": g = C (L D L^dagger) C^dagger with C C^dagger = g_FS; with the last layers
+    zeroed (L = D = 1) it is exactly FS, hence g_b = T g_a T^dagger across charts."""
+    module, z, charts = quintic
+    geo = module.GEOMETRY
+    model = M.make_model(geo, "ldl", widths=[8, 8], start="fs")
+    params = model.init(jax.random.PRNGKey(0))
+    for net in ("lower", "diag"):
+        params[net][-1] = jax.tree.map(jnp.zeros_like, params[net][-1])
+
+    @jax.jit
+    @jax.vmap
+    def both(zz, c):
+        b = second_chart(geo, zz)
+        ga = model.metric(params, M.local(geo, zz, c))
+        gb = model.metric(params, M.local(geo, zz, b))
+        t = rt.transition(geo, zz, c, b)
+        return ga, gb, t @ ga @ t.conj().T, rt.fs_metric(geo, zz, c)
+
+    ga, gb, pushed, fs = both(jnp.asarray(z), charts)
+    np.testing.assert_allclose(ga, fs, atol=1e-12 * float(jnp.max(jnp.abs(fs))))
+    np.testing.assert_allclose(gb, pushed, atol=1e-10 * float(jnp.max(jnp.abs(gb))))
+    with pytest.raises(ValueError, match="start"):
+        M.make_model(geo, "ldl", start="donaldson")
+
+
 def test_activation_jets_match_autodiff():
     @jax.jit
     def both(s):

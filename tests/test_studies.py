@@ -46,3 +46,17 @@ def test_every_study_runs_small(name, tmp_path):
     if name == "tian_yau":
         for run in result["runs"].values():
             assert run["status"] == "completed" and run["sigma"] < run["sigma_fs"]
+
+
+def test_sweep_and_ablation_helpers():
+    """learning_rates crosses its two sweeps once; ablations correlates per-epoch changes."""
+    from cygen.studies import ablations, learning_rates
+
+    s = {"lrs": [1e-3, 3e-3], "points": [1000, 2000], "base_lr": 1e-3, "base_points": 2000}
+    assert learning_rates.combos(s) == [(1e-3, 2000), (3e-3, 2000), (1e-3, 1000)]
+    up = [1.0, 2.0, 4.0, 3.0]
+    runs = {"a": {"curves": {"sigma": up, "kaehler": up, "transition": [1 / x for x in up]}}}
+    corr = ablations._correlations(runs)
+    assert corr["sigma/kaehler"] == pytest.approx(1.0)
+    assert corr["kaehler/transition"] == pytest.approx(-1.0)
+    assert ablations._ratio([2.0, 1.0]) == 0.5 and ablations._ratio([1.0]) is None

@@ -23,9 +23,9 @@ import cygen
 from cygen.studies import common
 
 SETTINGS = {
-    "small": {"points": 1500, "epochs": 2, "widths": [16, 16], "eval_points": 300,
-              "kaehler_points": 100, "runs": ["sigma", "kaehler", "transition"]},
-    "full": {"points": 10_000, "epochs": 12, "widths": [64, 64, 64], "eval_points": 2000,
+    "small": {"points": 1000, "epochs": 1, "widths": [8], "eval_points": 200,
+              "kaehler_points": 50, "runs": ["sigma", "kaehler", "transition"]},
+    "full": {"points": 20_000, "epochs": 10, "widths": [128, 128, 128], "eval_points": 2000,
              "kaehler_points": 500, "runs": ["sigma", "kaehler", "transition", "all"]},
 }
 TERMS = ["sigma", "kaehler", "transition"]

@@ -16,9 +16,9 @@ import cygen
 from cygen.studies import common
 
 SETTINGS = {
-    "small": {"points": 1500, "epochs": 2, "widths": [16, 16], "symmetry_points": 100,
-              "activations": ["tanh", "sigmoid", "relu", "gelu"]},
-    "full": {"points": 20_000, "epochs": 20, "widths": [64, 64, 64], "symmetry_points": 500,
+    "small": {"points": 1000, "epochs": 1, "widths": [8], "symmetry_points": 50,
+              "activations": ["tanh", "relu"]},
+    "full": {"points": 20_000, "epochs": 20, "widths": [128, 128, 128], "symmetry_points": 500,
              "activations": ["tanh", "sigmoid", "relu", "gelu"]},
 }
 CONFIG = {
@@ -45,10 +45,13 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
         config = {**CONFIG, "model": {"activation": act, "widths": s["widths"]},
                   "eval": {"kaehler_points": 1000, "ricci_points": 0,
                            "symmetry_points": s["symmetry_points"], "symmetry_elements": 8}}
+        start: list[float] = []
+        callback = common.with_start_delta_sym(out / act, s["symmetry_points"], start, progress)
         metrics = train(module, out / act, data=data_path, epochs=s["epochs"], seed=0,
-                        model="ldl", config=config, progress=progress)
+                        model="ldl", config=config, progress=callback)
         curves = common.curves(out / act)
         curves["delta_sym"] = common.log_values(out / act, "delta_sym")
+        curves["delta_sym_start"] = start[0]
         result["runs"][act] = {
             "status": metrics["status"], "sigma_fs": metrics["sigma_fs"],
             "final": {t: curves[t][-1] if curves.get(t) else None for t in TERMS},
@@ -64,8 +67,11 @@ def _figure(path: Path, runs: dict) -> str:
     for ax, (term, label) in zip(axes[0], TERMS.items(), strict=True):
         for act, r in runs.items():
             ys = r["curves"].get(term) or []
+            xs = list(r["curves"]["epoch"])
+            if term == "delta_sym":  # the initialisation's value at epoch 0
+                xs, ys = [0, *xs], [r["curves"]["delta_sym_start"], *ys]
             if any(y is not None and y > 0 for y in ys):
-                ax.plot(r["curves"]["epoch"], ys, marker="o", ms=3, label=act)
+                ax.plot(xs, ys, marker="o", ms=3, label=act)
         if term == "sigma":
             ax.axhline(next(iter(runs.values()))["sigma_fs"], ls="--", c="gray", lw=1,
                        label="FS")

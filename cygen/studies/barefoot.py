@@ -22,7 +22,7 @@ from cygen.studies import common
 
 SETTINGS = {
     "small": {"points": 3000, "bins": 30},
-    "full": {"points": 150_000, "bins": 120},
+    "full": {"points": 150_000, "bins": 100},
 }
 MANIFOLDS = {"fermat_quintic": "Fermat quintic", "dwork_quintic": "Dwork quintic, ψ = −1/5"}
 TOES = np.exp(1j * np.pi * (2 * np.arange(5) + 1) / 5)  # z1/z0 with z1^5 = -z0^5

@@ -115,11 +115,22 @@ def checkpoint_delta_sym(run_dir: Path, n_points: int, n_elements: int = 8) -> f
 
     run = load_run(run_dir)
     cfg = run.config
-    data = Path(cfg["data"]) if cfg.get("data") else run_dir / "data.npz"
-    points = Dataset.load(data).points
-    if cfg.get("points"):
-        points = points[: int(cfg["points"])]
+    data = Path(cfg["data"])
+    points = Dataset.load(data if data.is_absolute() else run_dir / data).points
+    points = points[: int(cfg["points"])]
     _, val_idx = _split(len(points), int(cfg["seed"]), float(cfg["val_fraction"]))
     fn = model_delta_sym(run.model, run.module, points[val_idx][:n_points], n_elements,
                          int(cfg["seed"]))
     return fn(run.params)
+
+
+def with_start_delta_sym(run_dir: Path, n_points: int, start: list, progress=None):
+    """A ``progress`` callback for :func:`cygen.train.train` that forwards every event and, at
+    ``start`` (the initialisation is checkpointed by then), appends its Delta_sym to ``start``."""
+    def callback(event: dict) -> None:
+        if event.get("event") == "start":
+            start.append(checkpoint_delta_sym(run_dir, n_points))
+        if progress is not None:
+            progress(event)
+
+    return callback

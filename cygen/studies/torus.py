@@ -18,6 +18,8 @@ import cygen
 from cygen import runtime as rt
 from cygen.studies import common
 
+PLOT_POINTS = 2500  # per patch in the figure
+
 SETTINGS = {
     "small": {"points": 4000, "epochs": 3, "eval_points": 4000, "widths": [32, 32]},
     "full": {"points": 40_000, "epochs": 40, "eval_points": 40_000, "widths": [64, 64, 64]},
@@ -57,14 +59,14 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
 def _patches(path: Path, module, data, fs: np.ndarray, nn: np.ndarray) -> str:
     geo = module.GEOMETRY
     charts = module.SPEC["charts"]
-    fig, axes = common.figure(len(charts), 2, size=(2.6, 2.5))
+    fig, axes = common.figure(len(charts), 2, size=(2.0, 1.9))
     w = data.weights
     rel = {name: e / (np.sum(w * e) / np.sum(w)) - 1 for name, e in (("FS", fs), ("learned", nn))}
     vmax = float(np.quantile(np.abs(rel["FS"]), 0.99))
     image = None
     for row, (name, values) in enumerate(rel.items()):
         for c, ax in enumerate(axes[row]):
-            sel = data.chart == c
+            sel = np.flatnonzero(data.chart == c)[:PLOT_POINTS]  # keep the PNG small
             zc = data.points[sel] / data.points[sel][:, geo.affine[c]]
             u = zc[:, geo.free[c][0]]
             image = ax.scatter(u.real, u.imag, c=values[sel], s=1, cmap="coolwarm",
@@ -72,6 +74,6 @@ def _patches(path: Path, module, data, fs: np.ndarray, nn: np.ndarray) -> str:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{name}, patch {c}: {sel.sum()} pts", fontsize=8)
+            ax.set_title(f"{name}, patch {c}", fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.8, label="g / g_flat - 1")
     return common.save_figure(fig, path)
