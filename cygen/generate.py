@@ -31,14 +31,16 @@ def template_dir() -> Path:
 
 
 def environment() -> jinja2.Environment:
-    """The one jinja2 environment: strict about undefined names, no autoescaping."""
+    """The one jinja2 environment: strict about undefined names; HTML templates
+    (``*.html.j2``, the run report) are autoescaped, Python templates are not."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False,
+                                            default_for_string=False),
     )
 
 

@@ -187,16 +187,11 @@ def build(run_dir: str | os.PathLike, *, n: int = 2000, euler_points: int = 10_0
 
 
 def environment() -> jinja2.Environment:
-    """jinja2 for HTML: autoescaped, strict about undefined names."""
-    from cygen.generate import template_dir
+    """The project's one jinja2 environment (:func:`cygen.generate.environment`), which
+    autoescapes ``*.html.j2`` templates."""
+    from cygen.generate import environment as shared
 
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return shared()
 
 
 def render(context: dict[str, Any]) -> str:

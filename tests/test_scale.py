@@ -101,6 +101,23 @@ def test_single_device_is_the_plain_path():
         scale.mesh(10_000)
 
 
+def test_memory_mapped_dataset_and_lazy_rows(tmp_path):
+    from cygen.dataset import Dataset, Rows
+
+    rng = np.random.default_rng(0)
+    ds = Dataset(rng.normal(size=(50, 5)) + 1j * rng.normal(size=(50, 5)), rng.random(50),
+                 rng.random(50), rng.integers(0, 20, 50).astype(np.int32), {"seed": 3})
+    ds.save(tmp_path / "d.npz")
+    mapped = Dataset.load(tmp_path / "d.npz", mmap=True)
+    assert isinstance(mapped.points, np.memmap) and mapped.metadata == {"seed": 3}
+    for name in ("points", "weights", "omega_sq", "chart"):
+        np.testing.assert_array_equal(getattr(mapped, name), getattr(ds, name))
+    index = rng.permutation(50)[:30]
+    rows = Rows(mapped.points, index)
+    assert len(rows) == 30
+    np.testing.assert_array_equal(rows[np.arange(7, 19)], ds.points[index[7:19]])
+
+
 def test_initialize_without_a_cluster_is_a_no_op(monkeypatch):
     for name in ("CYGEN_COORDINATOR", "CYGEN_NUM_PROCESSES", "CYGEN_PROCESS_ID"):
         monkeypatch.delenv(name, raising=False)

@@ -10,6 +10,11 @@ is written) on one common set of fresh points (seed 1): sigma, kappa (on the fir
 kappa and mu are cygen's default "relative" residuals, which do not change when g is
 rescaled (so they cannot be lowered by shrinking the metric).  ``full`` adds a reference run
 on all terms together.
+
+The networks start random (``init_scale`` 1: the last layer at full LeCun scale), as the
+seed's did, so that all three terms start away from zero: with cygen's default near-identity
+start (``init_scale`` 0.01) the ldl metric is an almost constant metric in every chart, kappa
+is already ~0 and sigma does not move (the "constant metric" plateau).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from cygen.studies import common
 SETTINGS = {
     "small": {"points": 1000, "epochs": 1, "widths": [8], "eval_points": 200,
               "kaehler_points": 50, "runs": ["sigma", "kaehler", "transition"]},
-    "full": {"points": 20_000, "epochs": 10, "widths": [128, 128, 128], "eval_points": 2000,
+    "full": {"points": 10_000, "epochs": 10, "widths": [64, 64, 64], "eval_points": 2000,
              "kaehler_points": 500, "runs": ["sigma", "kaehler", "transition", "all"]},
 }
 TERMS = ["sigma", "kaehler", "transition"]
@@ -34,8 +39,8 @@ LABELS = {"sigma": "σ", "kaehler": "κ", "transition": "μ", "volume": "Kähler
 WEIGHTS = {"sigma": {"sigma": 1.0}, "kaehler": {"kaehler": 1.0},
            "transition": {"transition": 1.0},
            "all": {"sigma": 1.0, "kaehler": 0.1, "transition": 1.0, "volume": 1.0}}
-CONFIG = {"model": {"activation": "tanh"},
-          "optimizer": {"lr": 3e-3, "schedule": "cosine", "final_lr": 1e-5},
+CONFIG = {"model": {"activation": "tanh", "init_scale": 1.0},
+          "optimizer": {"lr": 1e-3, "schedule": "constant"},
           "dtype": "float64", "batch_size": 64}
 
 
