@@ -84,6 +84,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
             "loss": config["loss"], "status": metrics["status"], "curves": curves,
             "change": {t: _ratio(curves[t]) for t in TERMS}}
     result["correlations"] = _correlations(result["runs"])
+    result["correlations_from_epoch_1"] = _correlations(result["runs"], start=1)
     result["figures"] = [_figure(out / "ablations.png", result["runs"])]
     return common.write_result(out, "ablations", result, started)
 
@@ -93,9 +94,10 @@ def _ratio(values: list) -> float | None:
     return values[-1] / values[0] if len(values) >= 2 and values[0] else None
 
 
-def _correlations(runs: dict) -> dict[str, float | None]:
-    """Pearson correlation of the epoch-to-epoch changes of each pair of terms, all runs."""
-    steps = {t: np.concatenate([np.diff(np.log(r["curves"][t])) for r in runs.values()])
+def _correlations(runs: dict, start: int = 0) -> dict[str, float | None]:
+    """Pearson correlation of the epoch-to-epoch changes of log(term) for each pair of terms,
+    pooled over all runs, from epoch ``start`` on (1: without the first epoch's large drop)."""
+    steps = {t: np.concatenate([np.diff(np.log(r["curves"][t][start:])) for r in runs.values()])
              for t in TERMS}
     out = {}
     for a, b in (("sigma", "kaehler"), ("sigma", "transition"), ("kaehler", "transition")):
