@@ -177,7 +177,7 @@ def kaehler_residual(model: Model, geo: rt.Geometry, params: Params, zc: jax.Arr
     dg = 0.5 * (jac[..., :dim] - 1j * jac[..., dim:])  # dg[i, j, k] = d_k g_{i jbar}
     antisym = dg - jnp.swapaxes(dg, 0, 2)
     if model.residuals == "relative":  # the Chern torsion T^l_{ik} = g^{jbar l} (...)_{i jbar k}
-        antisym = jnp.einsum("ijk,jl->ilk", antisym, jnp.linalg.inv(g))
+        antisym = jnp.einsum("ijk,jl->ilk", antisym, rt.solve_small(g, jnp.eye(dim, dtype=g.dtype)))
     return frobenius(antisym)
 
 
@@ -192,7 +192,7 @@ def ricci_scalar(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array,
     t0 = jnp.zeros(2 * dim, zc.real.dtype)
     ric = -wirtinger(jax.hessian(logdet)(t0), dim)
     g = model.metric(params, lift(geo, zc, chart, t0))
-    return jnp.real(jnp.trace(jnp.linalg.solve(g, ric)))
+    return jnp.real(jnp.trace(rt.solve_small(g, ric)))
 
 
 def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Params,
@@ -206,7 +206,8 @@ def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Pa
         if n == 1:  # a curve: int J^0 ^ J_a does not see g; the class is int J itself
             out["slopes"] = (det / pt.omega_sq)[None]
         else:
-            tr = jnp.real(jnp.trace(jnp.linalg.solve(g[None], pt.factors), axis1=1, axis2=2))
+            tr = jnp.real(jnp.trace(jax.vmap(lambda k: rt.solve_small(g, k))(pt.factors), axis1=1,
+                                   axis2=2))
             out["slopes"] = math.factorial(n - 1) * det * tr / pt.omega_sq
     if "kaehler" in terms:
         out["kaehler"] = kaehler_residual(model, geo, params, pt.zc, pt.chart)
@@ -216,7 +217,7 @@ def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Pa
         pushed = t @ g @ t.conj().T
         if model.residuals == "relative":  # g_b^-1 (T g_a T^dagger) - 1: invariant under
             # g -> A g A^dagger, so shrinking or squashing g cannot lower it
-            out["transition"] = frobenius(jnp.linalg.solve(gb, pushed) - jnp.eye(model.dim))
+            out["transition"] = frobenius(rt.solve_small(gb, pushed) - jnp.eye(model.dim))
         else:
             out["transition"] = frobenius(gb - pushed)
     if "ricci" in terms:

@@ -441,7 +441,7 @@ def on_fs_base(model: Model) -> Model:
     every chart (model option ``start = "fs"``)."""
 
     def inputs(loc: Local):
-        return model.inputs(loc), jnp.linalg.cholesky(loc.g_fs)
+        return model.inputs(loc), rt.cholesky_small(loc.g_fs)
 
     def apply(params, inp):
         x, c = inp

@@ -66,6 +66,19 @@ def det(m: jax.Array) -> jax.Array:
     return jnp.linalg.det(m)
 
 
+def cholesky_small(m: jax.Array) -> jax.Array:
+    """Lower-triangular C with C C^dagger = m for a small Hermitian positive (K, K) matrix,
+    unrolled in jax.numpy: no LAPACK custom call (see :func:`solve_small`)."""
+    k = m.shape[-1]
+    c = jnp.zeros_like(m)
+    for j in range(k):
+        d = jnp.sqrt(jnp.real(m[j, j] - jnp.sum(jnp.abs(c[j, :j]) ** 2)))
+        c = c.at[j, j].set(d)
+        for i in range(j + 1, k):
+            c = c.at[i, j].set((m[i, j] - jnp.sum(c[i, :j] * jnp.conj(c[j, :j]))) / d)
+    return c
+
+
 def solve_small(m: jax.Array, rhs: jax.Array) -> jax.Array:
     """m^{-1} rhs for a small (K, K) matrix; closed forms (adjugate) for K <= 3."""
     k = m.shape[-1]

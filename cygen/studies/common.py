@@ -19,8 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manifold(name: str) -> Path:
-    """A shipped manifold file: the source tree's manifolds/ (or the current directory's)."""
-    for base in (ROOT / "manifolds", Path("manifolds")):
+    """A shipped manifold file: in the wheel (cygen/manifolds), the source tree's manifolds/,
+    or the current directory's."""
+    from importlib import resources
+
+    packaged = Path(str(resources.files("cygen").joinpath("manifolds")))
+    for base in (packaged, ROOT / "manifolds", Path("manifolds")):
         if (base / f"{name}.cy").exists():
             return base / f"{name}.cy"
     raise FileNotFoundError(f"manifolds/{name}.cy not found")

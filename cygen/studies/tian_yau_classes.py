@@ -3,7 +3,10 @@
 uses 4 networks for its 4 pattern classes), against one network shared by all charts (the
 chart as a one-hot input), with the full loss (sigma, kappa, mu, Kähler class).
 
-Same points, seed, widths per network, loss weights and optimiser for both.  Logs
+Same points, seed, widths per network, loss weights and optimiser for both; both start at
+Fubini-Study (model option ``start = "fs"``, as in the ``tian_yau`` study): from the identity
+in every chart both stay above sigma_FS (0.253 per class, 0.285 shared, FS 0.211, after 10
+epochs at the full size).  Logs
 Delta_sym per epoch (and at the initialisation): per-class networks are related by the
 permutations by construction, so only the phase symmetries are left to learn.
 """
@@ -44,8 +47,8 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     result: dict = {"manifold": "tian_yau", "model": "ldl", "settings": s, "config": CONFIG,
                     "patch_classes": len(module.SPEC["patch_classes"]), "runs": {}}
     for networks in s["networks"]:
-        config = {**CONFIG, "model": {"activation": "tanh", "widths": s["widths"],
-                                      "networks": networks},
+        config = {**CONFIG, "model": {"activation": "tanh", "start": "fs",
+                                      "widths": s["widths"], "networks": networks},
                   "eval": {"kaehler_points": 1000, "ricci_points": 0,
                            "symmetry_points": s["symmetry_points"], "symmetry_elements": 8}}
         start: list[float] = []
