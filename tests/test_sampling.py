@@ -15,12 +15,9 @@ from cygen.dataset import Dataset
 from cygen.errors import CygenError
 from cygen.sampling import sample, slice_solvers
 
-# P5[3,3] needs homotopy continuation, whose XLA compilation is slow on 2 cores; the generic
-# bicubic and Schoen polynomials (all monomials) take 12-20 s each to compile: slow too, to keep
-# the default suite under 10 minutes (test_generated and test_homotopy still cover them there).
-HEAVY = {"p5_33", "bicubic_generic", "schoen"}
-FAST = [p for p in MANIFOLDS if p.stem not in HEAVY]
-SLOW = [pytest.param(p, marks=pytest.mark.slow) for p in MANIFOLDS if p.stem in HEAVY]
+# P5[3,3] needs homotopy continuation, whose XLA compilation is slow on 2 cores.
+FAST = [p for p in MANIFOLDS if p.stem != "p5_33"]
+SLOW = [pytest.param(p, marks=pytest.mark.slow) for p in MANIFOLDS if p.stem == "p5_33"]
 
 
 def _module(name):
