@@ -26,15 +26,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> dict:
+    """The machine a benchmark ran on (every benchmark records this, from here)."""
     import jax
 
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
     return {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "jax": jax.__version__,
+        "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 

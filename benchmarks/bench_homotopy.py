@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import sys
 import threading
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_compile import machine  # noqa: E402
 
 from cygen.homotopy import DEFAULT_OPTIONS, bezout_number, solve  # noqa: E402
 
@@ -49,26 +52,6 @@ SYSTEMS = {
     ),
     "p5_33": (p5_33, (2,), ((3, 3),), lambda r, n: (cgauss(r, n, 6, 3), cgauss(r, n, 6))),
 }
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "jax": jax.__version__,
-        "devices": [str(d) for d in jax.devices()],
-    }
 
 
 def bench(name: str, batch: int, repeats: int, streams: int, options: dict) -> dict:
@@ -143,7 +126,7 @@ def main() -> None:
     args = ap.parse_args()
     options = dict(tol=args.tol, lanes=args.lanes, levels=args.levels)
     results = dict(
-        machine=machine_info(),
+        machine=machine(),
         options={**DEFAULT_OPTIONS, **options},
         benchmarks=[
             bench(s, args.batch, args.repeats, args.streams, options)

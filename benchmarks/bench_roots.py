@@ -16,28 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine() -> dict:
-    import jax
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_compile import machine  # noqa: E402
 
 
 def polynomials(family: str, degree: int, n: int, seed: int):
