@@ -590,7 +590,7 @@ def curvature_from_jet(jet: MetricJet) -> Curvature:
     r = riemann_from_jet(jet)
     ricci = ein("ja,ajkl->kl", ginv, r)
     scalar = jnp.real(ein("lk,kl->", ginv, ricci))
-    det_g = jnp.real(rt.det(g)) if g.shape[-1] <= 3 else jnp.real(jnp.linalg.det(g))
+    det_g = jnp.real(rt.det(g))
     gg = ein("bj,kl->bjkl", g, g)
     coef = jnp.real(chern_polynomial(gg, r / jnp.pi)) / det_g**2  # k = 0..n
     return Curvature(g, det_g, r, ricci, scalar, coef[1:], coef[-1])
@@ -625,7 +625,7 @@ def chern_densities(metric_fn, geo: rt.Geometry, z: jax.Array, chart=None, **kw)
 def euler_density(metric_fn, geo: rt.Geometry, z: jax.Array, chart=None, **kw) -> jax.Array:
     """e = c_n / (omega^n/n!) = top(R) / (pi^n det(g)^2), so chi = int_X e dvol_g (real)."""
     jet = metric_jet(metric_fn, geo, z, chart, **kw)
-    det_g = jnp.real(rt.det(jet.g)) if jet.g.shape[-1] <= 3 else jnp.real(jnp.linalg.det(jet.g))
+    det_g = jnp.real(rt.det(jet.g))
     n = jet.g.shape[-1]
     return jnp.real(top_form(riemann_from_jet(jet))) / (math.pi**n * det_g**2)
 
@@ -633,6 +633,6 @@ def euler_density(metric_fn, geo: rt.Geometry, z: jax.Array, chart=None, **kw) -
 def euler_form(metric_fn, geo: rt.Geometry, z: jax.Array, chart=None, **kw) -> jax.Array:
     """c_n / vol_0 = e det g: the top Chern form's coefficient in the chart (real)."""
     jet = metric_jet(metric_fn, geo, z, chart, **kw)
-    det_g = jnp.real(rt.det(jet.g)) if jet.g.shape[-1] <= 3 else jnp.real(jnp.linalg.det(jet.g))
+    det_g = jnp.real(rt.det(jet.g))
     n = jet.g.shape[-1]
     return jnp.real(top_form(riemann_from_jet(jet))) / (math.pi**n * det_g)

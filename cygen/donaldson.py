@@ -389,7 +389,7 @@ def eta(metric: Balanced, data, chunk: int = 4096) -> np.ndarray:
             f = rt.frame(geo, z, chart)
             s, a = section_jet(exps, f.zc, f.pullback)
             g = metric_from_jet(scale, h, s, a)
-            return jnp.real(jnp.linalg.det(g)) / omega
+            return jnp.real(rt.det(g)) / omega
 
         _SIGMA_FNS[key] = (metric.module, jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0))))
     fn = _SIGMA_FNS[key][1]

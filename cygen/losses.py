@@ -162,7 +162,7 @@ def frobenius(m: jax.Array) -> jax.Array:
 
 
 def _det(g: jax.Array) -> jax.Array:
-    return jnp.real(rt.det(g) if g.shape[-1] <= 3 else jnp.linalg.det(g))
+    return jnp.real(rt.det(g))
 
 
 def kaehler_residual(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array,

@@ -61,7 +61,7 @@ def _dft_tables(dim: int, n_factors: int, ks: Sequence[Sequence[int]]):
 
 
 def _det(g: jax.Array) -> jax.Array:
-    return rt.det(g) if g.shape[-1] <= 3 else jnp.linalg.det(g)
+    return rt.det(g)
 
 
 def slice_densities(geo: rt.Geometry, slice_ts, factors: jax.Array) -> jax.Array:

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from matplotlib.ticker import MaxNLocator
 
+from cygen import runtime as rt
 from cygen.dataset import Dataset
 from cygen.io import atomic_write
 
@@ -306,8 +307,8 @@ def eta_data(run: Any, n: int = 5000, data: Dataset | None = None) -> EtaData:
     module = run.module
 
     def one(z, chart):
-        return {"fs": jnp.real(jnp.linalg.det(module.fs_metric(z, chart))),
-                "run": jnp.real(jnp.linalg.det(run.metric_in(z, chart)))}
+        return {"fs": jnp.real(rt.det(module.fs_metric(z, chart))),
+                "run": jnp.real(rt.det(run.metric_in(z, chart)))}
 
     import jax
 

@@ -44,7 +44,7 @@ def curves(run_dir: Path) -> dict[str, list]:
 def eta(metric_in, geo: rt.Geometry, points: np.ndarray, charts: np.ndarray,
         omega_sq: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """eta = det g / |Omega|^2 of a metric ``(z, chart) -> g`` at sampled points (float64)."""
-    fn = jax.jit(jax.vmap(lambda z, c: jnp.real(jnp.linalg.det(metric_in(z, c)))))
+    fn = jax.jit(jax.vmap(lambda z, c: jnp.real(rt.det(metric_in(z, c)))))
     dets = [np.asarray(fn(jnp.asarray(points[i : i + chunk]), jnp.asarray(charts[i : i + chunk])))
             for i in range(0, len(points), chunk)]
     return np.concatenate(dets) / omega_sq
