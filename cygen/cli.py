@@ -330,7 +330,8 @@ def train(
     data: Annotated[Path | None, typer.Option(help="Use points from `cygen sample`.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     init: Annotated[
-        str | None, typer.Option(help="Start phi from a base metric: donaldson:K.")
+        str | None, typer.Option(help="Start from a balanced metric: donaldson:K (phi on top of "
+                                    "it, with h trained; ldl/add/mult in its frame).")
     ] = None,
     log_symmetry: Annotated[
         int, typer.Option(help="Log Delta_sym per epoch on this many validation points.")

@@ -235,6 +235,14 @@ class BasePotential:
         s, a = section_jet(self.exponents, loc.zc, loc.pullback)
         return metric_from_jet(self.scale, jnp.asarray(self.h), s, a)
 
+    def section_jet(self, loc: Local) -> tuple[jax.Array, jax.Array]:
+        """(s, A) at ``loc``: the per-point data of :meth:`metric_with` (a trainable h)."""
+        return section_jet(self.exponents, loc.zc, loc.pullback)
+
+    def metric_with(self, h: jax.Array, s: jax.Array, a: jax.Array) -> jax.Array:
+        """The metric of K_h for another Hermitian ``h`` (the trainable base of ``phi``)."""
+        return metric_from_jet(self.scale, h, s, a)
+
 
 def base_potential(config: dict) -> BasePotential:
     """The ambient potential K_h(z) of a stored balanced metric (``Balanced.as_config``)."""

@@ -250,21 +250,35 @@ def constants(stats: dict[str, jax.Array], w: jax.Array) -> dict[str, jax.Array]
     """Batch constants: eta_bar, sum w, batch size and (volume) the slope estimates."""
     consts = {"w_sum": jnp.sum(w), "n": jnp.asarray(w.shape[0], w.dtype)}
     consts["eta_bar"] = jnp.sum(w * stats["eta"]) / consts["w_sum"]
+    ratio = stats["eta"] / consts["eta_bar"]  # d sigma / d eta_bar, for the exact gradient
+    consts["sigma_k"] = (jnp.sum(w * jnp.sign(1 - ratio) * ratio)
+                         / (consts["w_sum"] * consts["eta_bar"]))
     if "slopes" in stats:
         consts["slopes"] = jnp.mean(w[:, None] * stats["slopes"], axis=0)
     return consts
 
 
 def objective(stats: dict[str, jax.Array], w: jax.Array, consts: dict[str, jax.Array],
-              alphas: dict[str, float], targets: np.ndarray | None = None):
+              alphas: dict[str, float], targets: np.ndarray | None = None,
+              exact_sigma: bool = False):
     """(surrogate, values): ``surrogate`` is a sum over points whose gradient, with ``consts``
     held fixed, is the gradient of sum alpha_t * term_t; ``values`` are the terms themselves
-    (valid when ``stats`` is the whole batch the constants came from)."""
+    (valid when ``stats`` is the whole batch the constants came from).
+
+    sigma's gradient holds eta_bar fixed (cymetric's convention) unless ``exact_sigma``: then
+    it is the gradient of sigma itself, which is blind to a constant rescaling of g (sigma
+    is).  With eta_bar held fixed, sum w sign(eta - eta_bar) eta is not zero (the weighted
+    median of eta is not its mean), so every step also pushes the overall scale of g; a
+    Kähler model cannot change its scale (its class is fixed), but ``ldl``, ``add`` and
+    ``mult`` then drift in scale instead of learning the shape (docs/training.md)."""
     values, surrogate = {}, 0.0
     if "sigma" in alphas:
         dev = w * jnp.abs(1 - stats["eta"] / consts["eta_bar"]) / consts["w_sum"]
         values["sigma"] = jnp.sum(dev)
         surrogate = surrogate + alphas["sigma"] * jnp.sum(dev)
+        if exact_sigma:  # + (d sigma / d eta_bar) * d eta_bar: the gradient of sigma itself
+            eta_bar_part = consts["sigma_k"] * jnp.sum(w * stats["eta"]) / consts["w_sum"]
+            surrogate = surrogate + alphas["sigma"] * eta_bar_part
     if "volume" in alphas:
         tgt = jnp.asarray(targets, w.dtype)
         log_ratio = jnp.log(consts["slopes"] / tgt)

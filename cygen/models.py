@@ -28,8 +28,9 @@ Models (``make_model``):
 ``ldl``
     The seed's ansatz: g = L D L^dagger with L unit lower-triangular (complex entries from
     one MLP's real outputs) and D = exp(another MLP).
-    ``add``, ``mult`` and ``ldl`` take the real and imaginary parts of the chart's affine
-    coordinates u = z_free / z_affine plus a one-hot chart label (one network shared across
+    ``add``, ``mult`` and ``ldl`` take the real and imaginary parts of all the chart's affine
+    coordinates z_i / z_affine (the free ones u and the dependent ones, which tell apart the
+    branches of X over one u) plus a one-hot chart label (one network shared across
     charts); they are not automatically Kähler (see :mod:`cygen.losses`).
 
 The last layer of every network starts near zero (``init_scale``), so ``phi``, ``add`` and
@@ -60,11 +61,15 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "phi": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
-    "add": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
-    "mult": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2},
+    "phi": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2,
+            "base_rate": 0.1},  # with a Donaldson base (--init): h trained at 0.1 x the rate
+    "add": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2,
+            "inputs": "affine"},
+    "mult": {"widths": [64, 64, 64], "activation": "gelu", "init_scale": 1e-2,
+             "inputs": "affine"},
     "ldl": {"widths": [500, 500, 500], "activation": "tanh", "init_scale": 1e-2,
-            "networks": "shared"},  # or "per_class": one network per patch class
+            "networks": "shared",  # or "per_class": one network per patch class
+            "inputs": "affine"},
     "donaldson": {},  # a balanced metric (cygen.donaldson): degree, exponents, scale
 }
 
@@ -282,20 +287,45 @@ def potential_metric(potential: Callable[[jax.Array], jax.Array], local: Local) 
 
 def phi_model(geo: rt.Geometry, widths: Sequence[int] = (64, 64, 64), activation: str = "gelu",
               init_scale: float = 1e-2,
-              base_potential: Callable[[jax.Array], jax.Array] | None = None) -> Model:
-    """g = g_base + d dbar phi; g_base = FS, or P (d dbar K) P^dagger for ``base_potential`` K."""
+              base_potential: Callable[[jax.Array], jax.Array] | None = None,
+              base_rate: float = 0.0) -> Model:
+    """g = g_base + d dbar phi; g_base = FS, or P (d dbar K) P^dagger for ``base_potential`` K.
+
+    ``base_rate`` > 0 (a Donaldson base, which has ``metric_with``): the base's Hermitian
+    matrix is trained with phi, h = h_balanced + base_rate * (Hermitian part of
+    ``params["h"]``), which starts at 0.  K_h = scale log(s h s^dagger) then becomes the best
+    degree-k potential for the loss rather than the balanced one (as in Headrick–Nassar's
+    optimal metrics) while phi corrects the rest; ``base_rate`` scales h's steps relative to
+    the network's (docs/donaldson.md: 0.1 is best of 0.1, 1, 10 on the quintic; with h
+    fixed the balanced start trains slower than FS)."""
     dim = int(geo.free.shape[1])
     n_in = sum(s * s for s in geo.factor_sizes)
+    trainable = base_rate > 0 and base_potential is not None
+    if trainable and not hasattr(base_potential, "metric_with"):
+        raise ValueError("base_rate > 0 needs a Donaldson base (init = 'donaldson:K')")
 
     def init(key):
-        return {"phi": mlp_init(key, [n_in, *widths, 1], init_scale)}
+        params = {"phi": mlp_init(key, [n_in, *widths, 1], init_scale)}
+        if trainable:
+            h = np.asarray(base_potential.h)
+            params["h"] = {"re": jnp.zeros(h.shape), "im": jnp.zeros(h.shape)}
+        return params
 
     def inputs(loc: Local):
-        base = loc.g_fs if base_potential is None else potential_metric(base_potential, loc)
+        if base_potential is None:
+            base = loc.g_fs
+        elif trainable:
+            base = base_potential.section_jet(loc)
+        else:
+            base = potential_metric(base_potential, loc)
         return feature_jets(geo, loc.zc, loc.pullback), base
 
     def apply(params, inp):
         jets, base = inp
+        if trainable:
+            h = params["h"]["re"] + 1j * params["h"]["im"]
+            h = jnp.asarray(base_potential.h) + base_rate * 0.5 * (h + h.conj().T)
+            base = base_potential.metric_with(h, *base)
         return base + ddbar_mlp(params["phi"], jets, activation, dim)
 
     return Model("phi", dim, init, inputs, apply, True)
@@ -309,12 +339,62 @@ def phi_value(model_params: Params, geo: rt.Geometry, z: jax.Array, activation: 
 # ----------------------------------------------------------------------------- add, mult, ldl
 
 
-def affine_inputs(geo: rt.Geometry, loc: Local) -> jax.Array:
-    """Re u, Im u of the chart's affine coordinates and a one-hot chart label."""
-    u = loc.zc[jnp.asarray(geo.free)[loc.chart]]
-    n_charts = int(geo.free.shape[0])
-    return jnp.concatenate([jnp.real(u), jnp.imag(u),
-                            jax.nn.one_hot(loc.chart, n_charts, dtype=u.real.dtype)])
+def chart_coordinates(geo: rt.Geometry, zc: jax.Array, chart) -> jax.Array:
+    """Re, Im of every affine coordinate of the chart: the free ones u, then the dependent ones.
+
+    The free coordinates alone are local coordinates but not a global label of the point: X
+    covers the u-space several times (the quintic five times), and the branches over one u
+    carry different metrics, so a network of u alone cannot represent a metric on X.  With
+    the dependent coordinates (holomorphic functions of u on each branch) the input is
+    injective on the chart; every entry is at most 1 in modulus (``zc``'s frame).
+    """
+    coords = jnp.concatenate([jnp.asarray(geo.free)[chart], jnp.asarray(geo.dependent)[chart]])
+    w = zc[coords]
+    return jnp.concatenate([jnp.real(w), jnp.imag(w)])
+
+
+def chart_roles(geo: rt.Geometry, chart) -> jax.Array:
+    """The chart as a network input: for each homogeneous coordinate, (is affine, is dependent).
+
+    It identifies the chart (the free coordinates are the rest) and, unlike a one-hot label
+    over all charts (288 on Tian-Yau), charts that share their affine or dependent choices
+    share input directions, so a shared network generalises across charts from far fewer
+    points per chart (docs/training.md, "Network inputs")."""
+    n = len(geo.factor_of)
+    affine = jnp.zeros(n).at[jnp.asarray(geo.affine)[chart]].set(1.0)
+    dependent = jnp.zeros(n).at[jnp.asarray(geo.dependent)[chart]].set(1.0)
+    return jnp.concatenate([affine, dependent])
+
+
+INPUTS = ("affine", "invariant")
+
+
+def point_features(geo: rt.Geometry, zc: jax.Array, chart, kind: str) -> jax.Array:
+    """The network's view of a point: ``affine`` (:func:`chart_coordinates`, the seed's) or
+    ``invariant`` (:func:`invariant_features`, the same for every chart: continuous on X)."""
+    if kind == "affine":
+        return chart_coordinates(geo, zc, chart)
+    if kind == "invariant":
+        return invariant_features(geo, zc)
+    raise ValueError(f"inputs must be one of {', '.join(INPUTS)}, not {kind!r}")
+
+
+def n_point_features(geo: rt.Geometry, kind: str) -> int:
+    """Length of :func:`point_features`."""
+    if kind == "invariant":
+        return sum(s * s for s in geo.factor_sizes)
+    return 2 * (int(geo.free.shape[1]) + int(geo.dependent.shape[1]))
+
+
+def chart_inputs(geo: rt.Geometry, loc: Local, kind: str = "affine") -> jax.Array:
+    """:func:`point_features` of ``kind`` and the chart's :func:`chart_roles`."""
+    x = point_features(geo, loc.zc, loc.chart, kind)
+    return jnp.concatenate([x, chart_roles(geo, loc.chart).astype(x.dtype)])
+
+
+def n_chart_inputs(geo: rt.Geometry, kind: str) -> int:
+    """Length of :func:`chart_inputs`."""
+    return n_point_features(geo, kind) + 2 * len(geo.factor_of)
 
 
 def _hermitian_from(v: jax.Array, dim: int) -> jax.Array:
@@ -323,16 +403,19 @@ def _hermitian_from(v: jax.Array, dim: int) -> jax.Array:
 
 
 def fs_nn_model(geo: rt.Geometry, kind: str, widths: Sequence[int] = (64, 64, 64),
-                activation: str = "gelu", init_scale: float = 1e-2) -> Model:
+                activation: str = "gelu", init_scale: float = 1e-2,
+                inputs: str = "affine") -> Model:
     """``add``: g = g_FS + N;  ``mult``: g = g_FS ∘ (1 + N);  N Hermitian from an MLP of u."""
     dim = int(geo.free.shape[1])
-    n_in = 2 * dim + int(geo.free.shape[0])
+    n_in = n_chart_inputs(geo, inputs)
 
     def init(key):
         return {"nn": mlp_init(key, [n_in, *widths, dim * dim], init_scale)}
 
+    kind_inputs = inputs
+
     def inputs(loc: Local):
-        return affine_inputs(geo, loc), loc.g_fs
+        return chart_inputs(geo, loc, kind_inputs), loc.g_fs
 
     def apply(params, inp):
         x, g_fs = inp
@@ -343,10 +426,12 @@ def fs_nn_model(geo: rt.Geometry, kind: str, widths: Sequence[int] = (64, 64, 64
 
 
 def ldl_model(geo: rt.Geometry, widths: Sequence[int] = (500, 500, 500),
-              activation: str = "tanh", init_scale: float = 1e-2) -> Model:
-    """The seed's g = L D L^dagger: L unit lower-triangular, D = exp(MLP), inputs u + chart."""
+              activation: str = "tanh", init_scale: float = 1e-2,
+              inputs: str = "affine") -> Model:
+    """The seed's g = L D L^dagger: L unit lower-triangular, D = exp(MLP); the inputs are the
+    point (``inputs``: its chart's affine coordinates or the invariants) and the chart."""
     dim = int(geo.free.shape[1])
-    n_in = 2 * dim + int(geo.free.shape[0])
+    n_in = n_chart_inputs(geo, inputs)
     k = dim * (dim - 1) // 2
     il, jl = np.tril_indices(dim, -1)
 
@@ -355,8 +440,10 @@ def ldl_model(geo: rt.Geometry, widths: Sequence[int] = (500, 500, 500),
         return {"lower": mlp_init(k1, [n_in, *widths, max(2 * k, 1)], init_scale),
                 "diag": mlp_init(k2, [n_in, *widths, dim], init_scale)}
 
+    kind_inputs = inputs
+
     def inputs(loc: Local):
-        return affine_inputs(geo, loc)
+        return chart_inputs(geo, loc, kind_inputs)
 
     def apply(params, x):
         v = mlp(params["lower"], x, activation)
@@ -384,8 +471,8 @@ def patch_classes(spec: dict) -> PatchClasses:
                         np.asarray(spec["patch_class_maps"], dtype=np.int32))
 
 
-def class_inputs(geo: rt.Geometry, classes: PatchClasses, loc: Local):
-    """(Re u, Im u) in the class representative's chart, the class, and T (dim, dim).
+def class_inputs(geo: rt.Geometry, classes: PatchClasses, loc: Local, kind: str = "affine"):
+    """:func:`chart_coordinates` in the class representative's chart, the class, and T.
 
     The chart's point is moved by its class map r (a symmetry permutation) into the
     representative chart; T[i, k] = du_rep^k / du^i (a 0/1 matrix), so g = T g_rep T^T.
@@ -394,16 +481,15 @@ def class_inputs(geo: rt.Geometry, classes: PatchClasses, loc: Local):
     rep = jnp.asarray(classes.representative)[loc.chart]
     z_rep = jnp.zeros_like(loc.zc).at[perm].set(loc.zc)
     free_rep = jnp.asarray(geo.free)[rep]
-    u = z_rep[free_rep]
+    x = point_features(geo, z_rep, rep, kind)
     free = jnp.asarray(geo.free)[loc.chart]
-    t = (perm[free][:, None] == free_rep[None, :]).astype(u.real.dtype)
-    return (jnp.concatenate([jnp.real(u), jnp.imag(u)]),
-            jnp.asarray(classes.class_of)[loc.chart], t)
+    t = (perm[free][:, None] == free_rep[None, :]).astype(x.dtype)
+    return x, jnp.asarray(classes.class_of)[loc.chart], t
 
 
 def ldl_per_class_model(geo: rt.Geometry, classes: PatchClasses,
                         widths: Sequence[int] = (500, 500, 500), activation: str = "tanh",
-                        init_scale: float = 1e-2) -> Model:
+                        init_scale: float = 1e-2, inputs: str = "affine") -> Model:
     """The seed's L D L^dagger with one network pair per patch class, evaluated in the class
     representative's chart (the point mapped there by a symmetry) and pulled back."""
     dim = int(geo.free.shape[1])
@@ -414,14 +500,17 @@ def ldl_per_class_model(geo: rt.Geometry, classes: PatchClasses,
     def init(key):
         def one(kk):
             k1, k2 = jax.random.split(kk)
-            return {"lower": mlp_init(k1, [2 * dim, *widths, max(2 * k, 1)], init_scale),
-                    "diag": mlp_init(k2, [2 * dim, *widths, dim], init_scale)}
+            n_in = n_point_features(geo, inputs)
+            return {"lower": mlp_init(k1, [n_in, *widths, max(2 * k, 1)], init_scale),
+                    "diag": mlp_init(k2, [n_in, *widths, dim], init_scale)}
 
         nets = [one(kk) for kk in jax.random.split(key, n_classes)]
         return jax.tree.map(lambda *xs: jnp.stack(xs), *nets)
 
+    kind_inputs = inputs
+
     def inputs(loc: Local):
-        return class_inputs(geo, classes, loc)
+        return class_inputs(geo, classes, loc, kind_inputs)
 
     def apply(params, inp):
         x, cls, t = inp
@@ -434,14 +523,16 @@ def ldl_per_class_model(geo: rt.Geometry, classes: PatchClasses,
     return Model("ldl", dim, init, inputs, apply, False)
 
 
-def on_fs_base(model: Model) -> Model:
-    """``model`` measured in the FS metric's Cholesky frame: g = C G C^dagger, C C^dagger =
-    g_FS, G the model's output.  ``ldl`` (G = L D L^dagger, near 1 at the start) then starts
-    at Fubini-Study, which is Kähler and matches across charts, instead of at the identity in
-    every chart (model option ``start = "fs"``)."""
+def on_base(model: Model, potential: Callable[[jax.Array], jax.Array] | None = None) -> Model:
+    """``model`` measured in a Kähler base metric's Cholesky frame: g = C G C^dagger with
+    C C^dagger = g_FS (``potential`` None) or the metric of ``potential`` (Donaldson's), G the
+    model's output.  ``ldl`` (G = L D L^dagger, near 1 at the start) then starts at the base,
+    which is Kähler and matches across charts, instead of at the identity in every chart
+    (model option ``start = "fs"`` or ``"base"``)."""
 
     def inputs(loc: Local):
-        return model.inputs(loc), rt.cholesky_small(loc.g_fs)
+        base = loc.g_fs if potential is None else potential_metric(potential, loc)
+        return model.inputs(loc), rt.cholesky_small(base)
 
     def apply(params, inp):
         x, c = inp
@@ -454,11 +545,21 @@ def make_model(geo: rt.Geometry, name: str = "phi", **options) -> Model:
     """Build a model by name with ``options`` over :data:`DEFAULTS` (widths, activation, ...)."""
     if name not in DEFAULTS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(DEFAULTS)}")
-    if options.get("start", "identity") != "identity":  # ldl/add/mult relative to FS
+    start = options.get("start", "identity")
+    if start != "identity":  # ldl/add/mult relative to FS or to a balanced metric
         options = dict(options)
-        if options.pop("start") != "fs":
-            raise ValueError("start must be 'identity' or 'fs'")
-        return on_fs_base(make_model(geo, name, **options))
+        options.pop("start")
+        if start not in ("fs", "base"):
+            raise ValueError("start must be 'identity', 'fs' or 'base'")
+        base = options.pop("base", None)
+        potential = None
+        if start == "base":
+            if base is None:
+                raise ValueError("start = 'base' needs a balanced metric (init = 'donaldson:K')")
+            from cygen import donaldson
+
+            potential = donaldson.base_potential(base)
+        return on_base(make_model(geo, name, **options), potential)
     if "residuals" in options:  # a loss setting carried by the model (see Model.residuals)
         options = dict(options)
         residuals = options.pop("residuals")
@@ -476,6 +577,8 @@ def make_model(geo: rt.Geometry, name: str = "phi", **options) -> Model:
     if opts["activation"] not in ACTIVATIONS:
         raise ValueError(f"unknown activation {opts['activation']!r}; "
                          f"choose from {', '.join(ACTIVATIONS)}")
+    if opts.get("inputs", "affine") not in INPUTS:
+        raise ValueError(f"inputs must be one of {', '.join(INPUTS)}, not {opts['inputs']!r}")
     opts["widths"] = tuple(int(w) for w in opts["widths"])
     if name == "phi":
         return phi_model(geo, **opts)

@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 64,
     "micro_batch": 0,  # >0: split batches into micro-batches (exact; less memory, slower)
     "val_fraction": 0.1,
+    "sigma_gradient": "auto",  # auto | exact | fixed (cygen.train.exact_sigma)
     "dtype": "float32",  # training precision; evaluation is always float64
     "steps_per_call": 0,  # optimiser steps per compiled call; 0: about 8192 points per call
     "eval": {"kaehler_points": 1000, "ricci_points": 500, "chunk": 2048,

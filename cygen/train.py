@@ -91,15 +91,16 @@ def _stats(model, geo, terms, params, batch):
 
 
 def loss_and_grad(model: Model, geo, alphas: dict[str, float], targets, micro: int | None,
-                  params: Params, batch: losses.Point):
-    """(values, grads) of sum alpha_t term_t on a batch; exact micro-batching when ``micro``."""
+                  params: Params, batch: losses.Point, exact_sigma: bool = False):
+    """(values, grads) of sum alpha_t term_t on a batch; exact micro-batching when ``micro``
+    (``exact_sigma``: see :func:`cygen.losses.objective`)."""
     terms = tuple(alphas)
     w = batch.weight
     if micro is None or micro >= w.shape[0]:
         def f(p):
             st = _stats(model, geo, terms, p, batch)
             consts = jax.lax.stop_gradient(losses.constants(st, w))
-            return losses.objective(st, w, consts, alphas, targets)
+            return losses.objective(st, w, consts, alphas, targets, exact_sigma)
 
         (_, values), grads = jax.value_and_grad(f, has_aux=True)(params)
         return values, grads
@@ -112,7 +113,7 @@ def loss_and_grad(model: Model, geo, alphas: dict[str, float], targets, micro: i
     def body(acc, mb):
         def f(p):
             st = _stats(model, geo, terms, p, mb)
-            return losses.objective(st, mb.weight, consts, alphas, targets)[0], st
+            return losses.objective(st, mb.weight, consts, alphas, targets, exact_sigma)[0], st
 
         (_, st), g = jax.value_and_grad(f, has_aux=True)(params)
         return jax.tree.map(jnp.add, acc, g), st
@@ -123,7 +124,8 @@ def loss_and_grad(model: Model, geo, alphas: dict[str, float], targets, micro: i
 
 
 def make_chunk_fn(model: Model, geo, alphas: dict[str, float], targets, micro: int | None,
-                  optimizer: optax.GradientTransformation, batch_sharding=None):
+                  optimizer: optax.GradientTransformation, batch_sharding=None,
+                  exact_sigma: bool = False):
     """jit((params, opt_state, data, idx (K, B), valid (K,)) -> (params, opt_state, bad, sums)).
 
     K optimiser steps in one ``lax.scan``; steps with ``valid`` False change nothing (they pad
@@ -139,7 +141,8 @@ def make_chunk_fn(model: Model, geo, alphas: dict[str, float], targets, micro: i
             i, ok_step = xs
             batch = jax.tree.map(lambda a: a[i], data)
             batch = scale.constrain(batch, batch_sharding)  # data parallel over a mesh
-            values, grads = loss_and_grad(model, geo, alphas, targets, micro, params, batch)
+            values, grads = loss_and_grad(model, geo, alphas, targets, micro, params, batch,
+                                          exact_sigma)
             loss = sum(alphas[t] * values[t] for t in alphas)
             updates, new_opt = optimizer.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
@@ -163,16 +166,26 @@ _CHUNK_FNS: dict = {}
 _EVALUATORS: dict = {}
 
 
+def exact_sigma(cfg: dict, net: Model) -> bool:
+    """Config ``sigma_gradient``: "exact", "fixed" (eta_bar held, cymetric's) or "auto" (exact
+    for models that can change their scale, ``ldl``/``add``/``mult``; fixed for Kähler ones)."""
+    mode = cfg.get("sigma_gradient", "auto")
+    if mode not in ("auto", "exact", "fixed"):
+        raise ValueError(f"sigma_gradient must be auto, exact or fixed, not {mode!r}")
+    return mode == "exact" or (mode == "auto" and not net.kaehler)
+
+
 def _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps, mesh=None):
     """:func:`make_chunk_fn` cached per model, losses, optimiser and epoch length."""
+    exact = exact_sigma(cfg, net)
     key = (model_key(geo, cfg), tuple(sorted(alphas.items())), micro, steps, mesh,
-           json.dumps(cfg["optimizer"], sort_keys=True), str(cfg["dtype"]))
+           json.dumps(cfg["optimizer"], sort_keys=True), str(cfg["dtype"]), exact)
     if key not in _CHUNK_FNS:
         if len(_CHUNK_FNS) > 8:
             _CHUNK_FNS.clear()
         optimizer = make_optimizer(cfg["optimizer"], steps, int(cfg["epochs"]))
         _CHUNK_FNS[key] = (optimizer, make_chunk_fn(net, geo, alphas, targets, micro, optimizer,
-                                                    scale.batch_sharding(mesh)))
+                                                    scale.batch_sharding(mesh), exact))
     return _CHUNK_FNS[key]
 
 
@@ -319,8 +332,9 @@ def train(
     run continues from its checkpoint (``epochs`` may raise the epoch count; everything else
     comes from the run's ``config.json``).  ``progress`` is called with event dicts
     (``{"event": "step" | "epoch" | "stop", ...}``).  ``init="donaldson:K"`` (or config key
-    ``init``) starts ``phi`` from Donaldson's balanced metric of degree K (stored in the
-    run's model config as ``base``; :mod:`cygen.donaldson`).
+    ``init``) starts from Donaldson's balanced metric of degree K (stored in the run's model
+    config as ``base``; :mod:`cygen.donaldson`): ``phi`` on top of its potential, ``ldl``,
+    ``add`` and ``mult`` in its Cholesky frame (``start = "base"``).
     """
     t0 = time.monotonic()
     run = Path(out_dir)
@@ -340,12 +354,14 @@ def train(
         module = _load_module(source_or_module)
         if init is not None:
             cfg["init"] = init
-        if cfg.get("init"):  # "donaldson:K": phi on top of the balanced potential (stored)
-            if cfg["model"]["name"] != "phi":
-                raise CygenError(f"init {cfg['init']!r} needs the phi model")
+        if cfg.get("init"):  # "donaldson:K": on top of the balanced metric (stored)
+            if cfg["model"]["name"] not in ("phi", "ldl", "add", "mult"):
+                raise CygenError(f"init {cfg['init']!r} needs the phi, ldl, add or mult model")
             from cygen.donaldson import init_base
 
             cfg["model"]["base"] = init_base(source_or_module, cfg["init"], int(seed))
+            if cfg["model"]["name"] != "phi":  # the others start in its Cholesky frame
+                cfg["model"]["start"] = "base"
         name, code = module_file(module)
         run.mkdir(parents=True, exist_ok=True)
         atomic_write(run / name, code)

@@ -208,28 +208,69 @@ def test_cli_json_and_errors(tmp_path):
     assert bad.exit_code == 2 and "degrees must be >= 1" in bad.output
 
 
+def _zero_phi(params):
+    """phi = 0 and h = the balanced h (the trainable offset zeroed)."""
+    return jax.tree.map(jnp.zeros_like, params)
+
+
 def test_phi_model_on_balanced_base():
-    """make_model('phi', base=...) uses the balanced metric as g_base (what --init stores)."""
+    """make_model('phi', base=...) uses the balanced metric as g_base (what --init stores):
+    held fixed (base_rate = 0, precomputed per point) or trainable (the default), which
+    starts at the balanced metric and has a gradient in h."""
     from cygen.runs import build_model, resolve_config
 
     _, module = compiled(K3)
     base = dn.init_base(module, "donaldson:2", points=6000)
-    cfg = resolve_config("phi", {"init": "donaldson:2", "model": {"widths": [8],
-                                                                   "base": base}})
-    model = build_model(module.GEOMETRY, cfg)
     h = np.asarray(base["h_re"]) + 1j * np.asarray(base["h_im"])
     metric = dn.Balanced(module, (2,), np.asarray(base["exponents"]), h, base["scale"])
     data = cygen.sample(module, 8, seed=3)
     geo = module.GEOMETRY
-
-    def both(z, c):
-        loc = models.local(geo, z, c)
-        return model.inputs(loc)[1], metric.metric_in(z, c), geo.fs_ambient(loc.zc)
-
-    g_base, g_bal, _ = jax.jit(jax.vmap(both))(data.points, data.chart)
-    np.testing.assert_allclose(g_base, g_bal, atol=1e-12)
+    g_bal = jax.vmap(metric.metric_in)(data.points, data.chart)
     g_fs = jax.vmap(module.fs_metric)(data.points, data.chart)
     assert np.max(np.abs(g_bal - g_fs)) > 1e-3  # not FS
+    for rate in (0.0, 0.1):
+        cfg = resolve_config("phi", {"init": "donaldson:2",
+                                     "model": {"widths": [8], "base": base, "base_rate": rate}})
+        model = build_model(geo, cfg)
+        params = model.init(jax.random.PRNGKey(0))
+        assert ("h" in params) == (rate > 0)
+        zero = _zero_phi(params)
+        g = jax.jit(jax.vmap(lambda z, c, m=model, p=zero: m.metric(p, models.local(geo, z, c))))(
+            data.points, data.chart)
+        np.testing.assert_allclose(g, g_bal, atol=1e-12)
+        if rate == 0:
+            fixed = jax.vmap(lambda z, c, m=model: m.inputs(models.local(geo, z, c))[1])(
+                data.points, data.chart)
+            np.testing.assert_allclose(fixed, g_bal, atol=1e-12)
+        else:
+            def logdet(p, m=model):
+                g = jax.vmap(lambda z, c: m.metric(p, models.local(geo, z, c)))(data.points,
+                                                                                 data.chart)
+                return jnp.sum(jnp.log(jnp.real(models.rt.det(g))))
+
+            grad_h = jax.grad(logdet)(zero)["h"]
+            assert float(jnp.max(jnp.abs(grad_h["re"]))) > 1e-6
+
+
+def test_ldl_started_at_a_balanced_metric_is_that_metric():
+    """start = "base": ldl in the balanced metric's Cholesky frame; with the last layers
+    zeroed (L = D = 1) it is exactly the balanced metric (Kähler, consistent across charts)."""
+    _, module = compiled(K3)
+    geo = module.GEOMETRY
+    base = dn.init_base(module, "donaldson:2", points=6000)
+    h = np.asarray(base["h_re"]) + 1j * np.asarray(base["h_im"])
+    metric = dn.Balanced(module, (2,), np.asarray(base["exponents"]), h, base["scale"])
+    model = models.make_model(geo, "ldl", widths=[8], start="base", base=base)
+    params = model.init(jax.random.PRNGKey(0))
+    for net in ("lower", "diag"):
+        params[net][-1] = jax.tree.map(jnp.zeros_like, params[net][-1])
+    data = cygen.sample(module, 8, seed=3)
+    g = jax.jit(jax.vmap(lambda z, c: model.metric(params, models.local(geo, z, c))))(
+        data.points, data.chart)
+    np.testing.assert_allclose(g, jax.vmap(metric.metric_in)(data.points, data.chart),
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="balanced metric"):
+        models.make_model(geo, "ldl", widths=[8], start="base")
 
 
 @pytest.mark.slow
@@ -248,8 +289,10 @@ def test_train_init_donaldson(tmp_path):
     metric = dn.Balanced(run.module, (2,), np.asarray(base["exponents"]), h, base["scale"])
     data = cygen.sample(run.module, 10, seed=3)
     geo = run.module.GEOMETRY
+    zero = _zero_phi(run.params)  # the run's trained h is an offset from the stored base
+    assert float(np.max(np.abs(run.params["h"]["re"]))) > 0
     for z, c in zip(data.points, data.chart, strict=True):
-        _, g_base = run.model.inputs(models.local(geo, z, c))
+        g_base = run.model.metric(zero, models.local(geo, z, c))
         np.testing.assert_allclose(g_base, metric.metric_in(z, c), atol=1e-12)
     assert metrics["sigma"] < metrics["sigma_fs"]
 

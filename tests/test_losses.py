@@ -187,3 +187,32 @@ def test_relative_residuals_ignore_the_metric_scale_absolute_ones_do_not(k3):
         np.testing.assert_allclose(abs7, 7.0 * abs1, rtol=1e-10)
     with pytest.raises(ValueError, match="residuals"):
         M.make_model(geo, "add", residuals="bogus")
+
+
+def test_exact_sigma_gradient_is_blind_to_scale_and_is_the_true_gradient(quintic):
+    """exact_sigma: the gradient of sigma itself (eta_bar differentiated too).  sigma does not
+    change when g is scaled, so its gradient along the scale direction (the bias of ldl's
+    last diag layer, all entries equal) vanishes; with eta_bar held fixed it does not."""
+    module, data = quintic
+    geo = module.GEOMETRY
+    model = M.make_model(geo, "ldl", widths=[8], init_scale=1.0)
+    params = model.init(jax.random.PRNGKey(2))
+    pts = L.prepare(model, geo, ("sigma",), data.points[:512], data.weights[:512])
+
+    def true_sigma(p):
+        st = _stats(model, geo, ("sigma",), p, pts)
+        return L.objective(st, pts.weight, L.constants(st, pts.weight), {"sigma": 1.0})[1]["sigma"]
+
+    grads = {exact: jax.jit(lambda p, e=exact: loss_and_grad(model, geo, {"sigma": 1.0}, None,
+                                                           None, p, pts, e)[1])(params)
+             for exact in (True, False)}
+    reference = jax.grad(true_sigma)(params)
+    for a, b in zip(jax.tree.leaves(grads[True]), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-12 * (1 + float(jnp.max(jnp.abs(b)))))
+    along_scale = {e: float(jnp.sum(g["diag"][-1]["b"])) for e, g in grads.items()}
+    assert abs(along_scale[True]) < 1e-12
+    assert abs(along_scale[False]) > 1e-3
+    micro = jax.jit(lambda p: loss_and_grad(model, geo, {"sigma": 1.0}, None, 128, p, pts,
+                                            True)[1])(params)
+    for a, b in zip(jax.tree.leaves(micro), jax.tree.leaves(grads[True]), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-12 * (1 + float(jnp.max(jnp.abs(b)))))

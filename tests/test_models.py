@@ -171,3 +171,60 @@ def test_cholesky_small_matches_lapack(k):
     m = a @ a.conj().T + np.eye(k)
     c = np.asarray(jax.jit(rt.cholesky_small)(jnp.asarray(m)))
     np.testing.assert_allclose(c, np.linalg.cholesky(m), atol=1e-13)
+
+
+def test_chart_coordinates_tell_apart_the_branches_over_one_u(quintic):
+    """Over one value of the free coordinates u the quintic has five points (z4^5 = -(1 +
+    u1^5 + u2^5 + u3^5)); the seed's inputs (u alone) cannot tell them apart, ours can."""
+    module, _, _ = quintic
+    geo = module.GEOMETRY
+    free, dep = np.asarray(geo.free), np.asarray(geo.dependent)
+    chart = int(np.flatnonzero((np.asarray(geo.affine)[:, 0] == 0) & (dep[:, 0] == 4))[0])
+    assert sorted(free[chart]) == [1, 2, 3]
+    u = np.array([0.3 + 0.1j, -0.2 + 0.4j, 0.1 - 0.3j])
+    roots = np.roots([1, 0, 0, 0, 0, 1 + np.sum(u**5)])
+    pts = [np.concatenate([[1.0], u, [r]]) for r in roots]
+    assert max(abs(complex(module.equations(p)[0])) for p in pts) < 1e-12
+    x = np.stack([np.asarray(M.chart_coordinates(geo, jnp.asarray(p), chart)) for p in pts])
+    assert x.shape == (5, M.n_point_features(geo, "affine"))
+    np.testing.assert_allclose(x[:, :3], np.broadcast_to(u.real, (5, 3)))  # the same u ...
+    gaps = np.linalg.norm(x[:, None] - x[None], axis=-1) + np.eye(5)
+    assert gaps.min() > 0.1  # ... but five different inputs
+
+
+def test_chart_roles_identify_every_chart():
+    module = compiled(ROOT / "manifolds" / "tian_yau.cy")[1]
+    geo = module.GEOMETRY
+    n = geo.free.shape[0]
+    roles = np.asarray(jax.vmap(lambda c: M.chart_roles(geo, c))(jnp.arange(n)))
+    assert n == 288 and roles.shape == (288, 16)
+    assert len({r.tobytes() for r in roles}) == 288
+    np.testing.assert_array_equal(roles[:, :8].sum(1), 2)  # one affine coordinate per factor
+    np.testing.assert_array_equal(roles[:, 8:].sum(1), 3)  # three dependent coordinates
+
+
+def test_invariant_inputs_are_the_same_point_in_every_chart(quintic):
+    """inputs = "invariant": the point part of the input does not depend on the chart (only
+    the roles do), unlike the affine coordinates."""
+    module, z, charts = quintic
+    geo = module.GEOMETRY
+    n_x = M.n_point_features(geo, "invariant")
+    for kind, same in (("invariant", True), ("affine", False)):
+        model = M.make_model(geo, "ldl", widths=[4], inputs=kind)
+        assert model.init(jax.random.PRNGKey(0))["diag"][0]["w"].shape[0] == \
+            M.n_chart_inputs(geo, kind)
+
+        @jax.jit
+        @jax.vmap
+        def both(zz, c, model=model):
+            b = second_chart(geo, zz)
+            return model.inputs(M.local(geo, zz, c)), model.inputs(M.local(geo, zz, b))
+
+        xa, xb = both(jnp.asarray(z), charts)
+        if same:
+            np.testing.assert_allclose(xa[:, :n_x], xb[:, :n_x], atol=1e-12)
+        else:
+            assert np.max(np.abs(xa[:, :6] - xb[:, :6])) > 1e-3
+        assert np.all(np.any(xa[:, -10:] != xb[:, -10:], axis=1))  # the roles differ
+    with pytest.raises(ValueError, match="inputs"):
+        M.make_model(geo, "ldl", widths=[4], inputs="u")

@@ -21,6 +21,7 @@ STUDIES: dict[str, str] = {
     "ablations": "ldl on the Fermat quintic trained on sigma, kappa or mu alone; all three logged",
     "learning_rates": "phi on the Fermat and Dwork quintics: learning rates x point counts",
     "tian_yau_classes": "Tian-Yau ldl with one network per patch class vs one shared network",
+    "donaldson_start": "phi from Donaldson's balanced metric (k = 3) vs from FS, same budget",
     "barefoot": "log-density of sampled quintic points in the z1/z0 plane: Fermat vs Dwork",
 }
 SIZES = ("small", "full")

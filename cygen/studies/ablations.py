@@ -65,11 +65,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     started = time.monotonic()
     s = SETTINGS[size]
     module = cygen.load(common.manifold("fermat_quintic"))
-    data_path, eval_path = out / "data.npz", out / "eval.npz"
-    if not data_path.exists():
-        cygen.sample(module, s["points"], seed=0).save(data_path)
-    if not eval_path.exists():
-        cygen.sample(module, s["eval_points"], seed=1).save(eval_path)
+    data_path, eval_path = common.samples(module, out, s["points"], s["eval_points"])
     result: dict = {"manifold": "fermat_quintic", "model": "ldl", "settings": s, "runs": {}}
     for name in s["runs"]:
         config = {**CONFIG, "model": {**CONFIG["model"], "widths": s["widths"]},

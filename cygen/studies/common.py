@@ -30,6 +30,19 @@ def manifold(name: str) -> Path:
     raise FileNotFoundError(f"manifolds/{name}.cy not found")
 
 
+def samples(module, out: Path, points: int, eval_points: int,
+            prefix: str = "") -> tuple[Path, Path]:
+    """(training, evaluation) point files in ``out`` (seeds 0 and 1), sampled once."""
+    from cygen.sampling import sample
+
+    data_path, eval_path = out / f"{prefix}data.npz", out / f"{prefix}eval.npz"
+    if not data_path.exists():
+        sample(module, points, seed=0).save(data_path)
+    if not eval_path.exists():
+        sample(module, eval_points, seed=1).save(eval_path)
+    return data_path, eval_path
+
+
 def curves(run_dir: Path) -> dict[str, list]:
     """Per-epoch validation curves of a run: ``epoch``, ``wall_s`` and every val term."""
     rows = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines() if x]

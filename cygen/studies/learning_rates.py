@@ -45,11 +45,8 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     result: dict = {"model": "phi", "settings": s, "config": CONFIG, "runs": {}}
     for name in s["manifolds"]:
         module = cygen.load(common.manifold(name))
-        data_path, eval_path = out / f"{name}_data.npz", out / f"{name}_eval.npz"
-        if not data_path.exists():
-            cygen.sample(module, max(s["points"] + [s["base_points"]]), seed=0).save(data_path)
-        if not eval_path.exists():
-            cygen.sample(module, s["eval_points"], seed=1).save(eval_path)
+        data_path, eval_path = common.samples(module, out, max(s["points"] + [s["base_points"]]),
+                                              s["eval_points"], prefix=f"{name}_")
         for lr, n in combos(s):
             key = f"{name}/lr{lr:g}/n{n}"
             config = {**CONFIG, "model": {**CONFIG["model"], "widths": s["widths"]},

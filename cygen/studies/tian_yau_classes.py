@@ -1,7 +1,7 @@
 """Tian-Yau with the seed's ``ldl`` ansatz and one (L, D) network pair per patch class (the
 7 orbits of the 288 charts under the coordinate permutations, docs/symmetries.md; the talk
 uses 4 networks for its 4 pattern classes), against one network shared by all charts (the
-chart as a one-hot input), with the full loss (sigma, kappa, mu, Kähler class).
+chart's coordinate roles as input), with the full loss (sigma, kappa, mu, Kähler class).
 
 Same points, seed, widths per network, loss weights and optimiser for both; both start at
 Fubini-Study (model option ``start = "fs"``, as in the ``tian_yau`` study): from the identity
