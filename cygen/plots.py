@@ -46,6 +46,7 @@ DPI = 100
 # ----------------------------------------------------------------------------- output
 
 
+
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """The figure as PNG bytes (Agg canvas)."""
     FigureCanvasAgg(fig)
@@ -334,6 +335,15 @@ def sigma_groups(weights: np.ndarray, eta: np.ndarray, groups: np.ndarray,
         return np.where(den > 0, num / den, np.nan)
 
 
+def _fs_vs_learned(ax, edges, fs: tuple, learned: tuple) -> None:
+    """Weighted density histograms of FS and of the learned metric: each (values, weights,
+    label detail)."""
+    for (values, weights, detail), name, alpha in ((fs, "Fubini–Study", 0.45),
+                                                   (learned, "learned", 0.6)):
+        ax.hist(values, edges, weights=weights, density=True, histtype="stepfilled",
+                alpha=alpha, label=f"{name} ({detail})")
+
+
 def eta_figure(d: EtaData, title: str = "") -> Figure:
     """Histogram of η/η̄ (FS and learned), σ per chart, and σ per patch class."""
     from cygen.measure import sigma
@@ -348,10 +358,7 @@ def eta_figure(d: EtaData, title: str = "") -> Figure:
     pad = 0.05 * (hi - lo) + 1e-6
     edges = np.linspace(max(lo - pad, 0.0), hi + pad, 81)
     s_fs, s_run = sigma(w, fs), sigma(w, run)
-    ax_h.hist(r_fs, edges, weights=w, density=True, histtype="stepfilled", alpha=0.45,
-              label=f"Fubini–Study (σ = {s_fs:.3g})")
-    ax_h.hist(r_run, edges, weights=w, density=True, histtype="stepfilled", alpha=0.6,
-              label=f"learned (σ = {s_run:.3g})")
+    _fs_vs_learned(ax_h, edges, (r_fs, w, f"σ = {s_fs:.3g}"), (r_run, w, f"σ = {s_run:.3g}"))
     ax_h.axvline(1.0, color="k", lw=0.8, ls=":")
     ax_h.set_xlabel("η / η̄   (η = det g / |Ω|²)")
     ax_h.set_ylabel("density (weighted by |Ω|²)")
@@ -469,10 +476,8 @@ def curvature_figure(d: CurvatureData, title: str = "") -> Figure:
     lo, hi = np.quantile(both, [0.005, 0.995]) if len(both) else (-1.0, 1.0)
     lo, hi = (lo - 1, hi + 1) if hi <= lo else (lo, hi)
     edges = np.linspace(lo, hi, 81)
-    ax.hist(r_fs, edges, weights=dv_fs, density=True, histtype="stepfilled", alpha=0.45,
-            label=f"Fubini–Study (mean {np.sum(dv_fs * r_fs) / np.sum(dv_fs):.3g})")
-    ax.hist(r, edges, weights=dv, density=True, histtype="stepfilled", alpha=0.6,
-            label=f"learned (mean {np.sum(dv * r) / np.sum(dv):.3g})")
+    _fs_vs_learned(ax, edges, (r_fs, dv_fs, f"mean {np.sum(dv_fs * r_fs) / np.sum(dv_fs):.3g}"),
+                   (r, dv, f"mean {np.sum(dv * r) / np.sum(dv):.3g}"))
     ax.axvline(0.0, color="k", lw=0.8, ls=":")
     ax.set_xlabel("Ricci scalar R = g^{kl̄} Ric_{kl̄}")
     ax.set_ylabel("density (weighted by dvol_g)")

@@ -36,9 +36,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     started = time.monotonic()
     s = SETTINGS[size]
     module = cygen.load(common.manifold("k3_quartic"))
-    data_path = out / "data.npz"
-    if not data_path.exists():
-        cygen.sample(module, s["points"], seed=0).save(data_path)
+    data_path = common.points_file(module, out / "data.npz", s["points"], 0)
     result: dict = {"manifold": "k3_quartic", "model": "ldl", "settings": s, "config": CONFIG,
                     "runs": {}}
     for act in s["activations"]:

@@ -30,17 +30,41 @@ def manifold(name: str) -> Path:
     raise FileNotFoundError(f"manifolds/{name}.cy not found")
 
 
+def points_file(module, path: Path, n: int, seed: int) -> Path:
+    """``path``: ``n`` points sampled with ``seed``, written once (reused when it exists)."""
+    if not path.exists():
+        from cygen.sampling import sample
+
+        sample(module, n, seed=seed).save(path)
+    return path
+
+
 def samples(module, out: Path, points: int, eval_points: int,
             prefix: str = "") -> tuple[Path, Path]:
     """(training, evaluation) point files in ``out`` (seeds 0 and 1), sampled once."""
-    from cygen.sampling import sample
+    return (points_file(module, out / f"{prefix}data.npz", points, 0),
+            points_file(module, out / f"{prefix}eval.npz", eval_points, 1))
 
-    data_path, eval_path = out / f"{prefix}data.npz", out / f"{prefix}eval.npz"
-    if not data_path.exists():
-        sample(module, points, seed=0).save(data_path)
-    if not eval_path.exists():
-        sample(module, eval_points, seed=1).save(eval_path)
-    return data_path, eval_path
+
+def conformal_baseline(module, points: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """sigma, kappa, mu of g = (|Omega|^2 / det g_FS)^(1/n) g_FS: exactly sigma = mu = 0, so
+    it pays only in kappa.  A non-Kähler run whose (sigma, kappa) lies on the line from FS to
+    this metric has learned a rescaling of FS, not the Ricci-flat metric."""
+    from cygen import losses, models
+
+    geo = module.GEOMETRY
+    dim = int(geo.free.shape[1])
+
+    def inputs(loc: models.Local):
+        ratio = rt.omega_sq(geo, loc.zc, loc.chart) / jnp.real(rt.det(loc.g_fs))
+        return ratio ** (1.0 / dim) * loc.g_fs
+
+    net = models.Model("conformal", dim, lambda key: {}, inputs, lambda p, g: g, False)
+    terms = ("kaehler", "transition")
+    pts = losses.prepare(net, geo, terms, points, weights)
+    stats = jax.jit(jax.vmap(lambda pt: losses.point_stats(net, geo, terms, {}, pt)))(pts)
+    out = losses.summarize(jax.tree.map(np.asarray, stats), weights, module.SPEC)
+    return {k: out[k] for k in ("sigma", "kaehler", "transition")}
 
 
 def curves(run_dir: Path) -> dict[str, list]:

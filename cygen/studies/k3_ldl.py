@@ -6,7 +6,7 @@ volume together, at two weights of kappa: 1 (sigma, kappa and mu fall together, 
 Reports, per run, the validation curves of sigma (Monge-Ampère), kappa (Kählerity), mu
 (transition) and the Kähler-class term per epoch, whether each ends below its first-epoch
 value, sigma of FS on the same points for scale, the conformal baseline (the metric with
-sigma = mu = 0 that only pays in kappa; see the tian_yau study), and plots the curves.
+sigma = mu = 0 that only pays in kappa, ``common.conformal_baseline``), and plots the curves.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ TERMS = ["sigma", "kaehler", "transition", "volume"]
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.studies.tian_yau import conformal_baseline
     from cygen.train import train
 
     started = time.monotonic()
@@ -43,9 +42,8 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     module = cygen.load(common.manifold("k3_quartic"))
     fresh = cygen.sample(module, s["baseline_points"], seed=1)
     result = {"manifold": "k3_quartic", "model": "ldl", "settings": s, "runs": {},
-              "conformal_baseline": {k: v for k, v in conformal_baseline(
-                  module, fresh.points, fresh.weights).items()
-                  if k in ("sigma", "kaehler", "transition")}}
+              "conformal_baseline": common.conformal_baseline(module, fresh.points,
+                                                              fresh.weights)}
     fig, axes = common.figure(len(KAEHLER_WEIGHTS))
     for i, (label, kappa) in enumerate(KAEHLER_WEIGHTS.items()):
         config = {**CONFIG, "model": {**CONFIG["model"], "widths": s["widths"]},

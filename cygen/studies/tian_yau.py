@@ -14,13 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 import cygen
-from cygen import losses, models
-from cygen import runtime as rt
 from cygen.studies import common
 
 SETTINGS = {
@@ -46,22 +40,6 @@ LDL_WEIGHTS = {  # kappa, mu weights (sigma = volume = 1)
 }
 
 
-def conformal_baseline(module, points: np.ndarray, weights: np.ndarray) -> dict[str, float]:
-    """sigma, kappa, mu of g = (|Omega|^2 / det g_FS)^(1/n) g_FS (exactly sigma = mu = 0)."""
-    geo = module.GEOMETRY
-    dim = int(geo.free.shape[1])
-
-    def inputs(loc: models.Local):
-        ratio = rt.omega_sq(geo, loc.zc, loc.chart) / jnp.real(rt.det(loc.g_fs))
-        return ratio ** (1.0 / dim) * loc.g_fs
-
-    net = models.Model("conformal", dim, lambda key: {}, inputs, lambda p, g: g, False)
-    terms = ("kaehler", "transition")
-    pts = losses.prepare(net, geo, terms, points, weights)
-    stats = jax.jit(jax.vmap(lambda pt: losses.point_stats(net, geo, terms, {}, pt)))(pts)
-    return losses.summarize(jax.tree.map(np.asarray, stats), weights, module.SPEC)
-
-
 def run(out: Path, size: str = "full", progress=None) -> dict:
     from cygen.sampling import sample
     from cygen.train import train
@@ -69,13 +47,10 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     started = time.monotonic()
     s = SETTINGS[size]
     module = cygen.load(common.manifold("tian_yau"))
-    data_path = out / "data.npz"
-    if not data_path.exists():
-        sample(module, s["points"], seed=0).save(data_path)
+    data_path = common.points_file(module, out / "data.npz", s["points"], 0)
     result = {"manifold": "tian_yau", "settings": s, "runs": {}}
     fresh = sample(module, s["baseline_points"], seed=1)
-    result["conformal_baseline"] = {k: v for k, v in conformal_baseline(
-        module, fresh.points, fresh.weights).items() if k in ("sigma", "kaehler", "transition")}
+    result["conformal_baseline"] = common.conformal_baseline(module, fresh.points, fresh.weights)
     jobs = [("phi", "phi", PHI, s["points"])]
     jobs += [(f"ldl_{key}", "ldl", {**LDL, "loss": {"sigma": 1.0, "volume": 1.0, **w}},
               s["ldl_points"]) for key, w in LDL_WEIGHTS.items()]

@@ -41,9 +41,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     started = time.monotonic()
     s = SETTINGS[size]
     module = cygen.load(common.manifold("tian_yau"))
-    data_path = out / "data.npz"
-    if not data_path.exists():
-        cygen.sample(module, s["points"], seed=0).save(data_path)
+    data_path = common.points_file(module, out / "data.npz", s["points"], 0)
     result: dict = {"manifold": "tian_yau", "model": "ldl", "settings": s, "config": CONFIG,
                     "patch_classes": len(module.SPEC["patch_classes"]), "runs": {}}
     for networks in s["networks"]:
