@@ -46,7 +46,6 @@ DPI = 100
 # ----------------------------------------------------------------------------- output
 
 
-
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """The figure as PNG bytes (Agg canvas)."""
     FigureCanvasAgg(fig)
