@@ -355,6 +355,13 @@ def train(
 
     from cygen.train import train as run_train
 
+    if config is not None and not resume:  # a bad config fails here, before any sampling
+        from cygen.runs import read_config, resolve_config
+
+        try:
+            resolve_config(model.value, read_config(config))
+        except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+            raise CygenError(f"{config}: {exc}") from None
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=not err.is_terminal) as bar:

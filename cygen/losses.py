@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -50,6 +50,7 @@ import numpy as np
 from cygen import measure
 from cygen import runtime as rt
 from cygen.models import Model, Params, lift, local, wirtinger
+from cygen.runs import RESIDUAL_TERMS  # trained as weighted means of |r|^p (loss_power)
 
 TERMS = ("sigma", "kaehler", "transition", "volume", "ricci")
 CONSTANT_TERMS = ("sigma", "volume")  # terms whose batch constants need a forward pass
@@ -260,7 +261,7 @@ def constants(stats: dict[str, jax.Array], w: jax.Array) -> dict[str, jax.Array]
 
 def objective(stats: dict[str, jax.Array], w: jax.Array, consts: dict[str, jax.Array],
               alphas: dict[str, float], targets: np.ndarray | None = None,
-              exact_sigma: bool = False):
+              exact_sigma: bool = False, powers: Mapping[str, float] | None = None):
     """(surrogate, values): ``surrogate`` is a sum over points whose gradient, with ``consts``
     held fixed, is the gradient of sum alpha_t * term_t; ``values`` are the terms themselves
     (valid when ``stats`` is the whole batch the constants came from).
@@ -270,7 +271,13 @@ def objective(stats: dict[str, jax.Array], w: jax.Array, consts: dict[str, jax.A
     is).  With eta_bar held fixed, sum w sign(eta - eta_bar) eta is not zero (the weighted
     median of eta is not its mean), so every step also pushes the overall scale of g; a
     Kähler model cannot change its scale (its class is fixed), but ``ldl``, ``add`` and
-    ``mult`` then drift in scale instead of learning the shape (docs/training.md)."""
+    ``mult`` then drift in scale instead of learning the shape (docs/training.md).
+
+    ``powers`` (config ``loss_power``) trains a residual term as the weighted mean of
+    |r|^p instead of |r| (p = 1); ``values`` then hold the terms as trained.  The norm's
+    gradient does not shrink as r -> 0, which pins a non-Kähler model near FS or, with light
+    weights, lets sigma pull it along the conformal direction; p = 2 penalises small
+    residuals gently and large ones hard (docs/training.md, "Penalty powers")."""
     values, surrogate = {}, 0.0
     if "sigma" in alphas:
         dev = w * jnp.abs(1 - stats["eta"] / consts["eta_bar"]) / consts["w_sum"]
@@ -286,9 +293,10 @@ def objective(stats: dict[str, jax.Array], w: jax.Array, consts: dict[str, jax.A
         coef = jnp.sign(log_ratio) / (consts["slopes"] * tgt.shape[0])
         part = jnp.sum(w[:, None] * stats["slopes"] * coef) / consts["n"]
         surrogate = surrogate + alphas["volume"] * part
-    for name in ("kaehler", "transition", "ricci"):
+    powers = powers or {}
+    for name in RESIDUAL_TERMS:
         if name in alphas:
-            term = jnp.sum(w * jnp.abs(stats[name])) / consts["w_sum"]
+            term = jnp.sum(w * jnp.abs(stats[name]) ** powers.get(name, 1)) / consts["w_sum"]
             values[name] = term
             surrogate = surrogate + alphas[name] * term
     return surrogate, values

@@ -55,11 +55,14 @@ DEFAULTS: dict[str, Any] = {
     "micro_batch": 0,  # >0: split batches into micro-batches (exact; less memory, slower)
     "val_fraction": 0.1,
     "sigma_gradient": "auto",  # auto | exact | fixed (cygen.train.exact_sigma)
+    "loss_power": {},  # {kaehler|transition|ricci: p}: train mean |r|^p (cygen.train.loss_powers)
     "dtype": "float32",  # training precision; evaluation is always float64
     "steps_per_call": 0,  # optimiser steps per compiled call; 0: about 8192 points per call
     "eval": {"kaehler_points": 1000, "ricci_points": 500, "chunk": 2048,
              "symmetry_points": 0, "symmetry_elements": 8},  # Delta_sym per epoch if > 0
 }
+
+RESIDUAL_TERMS = ("kaehler", "transition", "ricci")  # terms that ``loss_power`` applies to
 
 LOSS_DEFAULTS: dict[str, dict[str, float]] = {
     "phi": {"sigma": 1.0},
@@ -89,6 +92,21 @@ def read_config(path: str | os.PathLike) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def loss_powers(cfg: dict) -> tuple[tuple[str, float], ...]:
+    """Config ``loss_power``: {term: p} for the residual terms (kaehler, transition, ricci),
+    trained as the weighted mean of |r|^p; 1 (the norm) where not given."""
+    out = []
+    for name, p in sorted((cfg.get("loss_power") or {}).items()):
+        if name not in RESIDUAL_TERMS:
+            raise ValueError(f"loss_power applies to {', '.join(RESIDUAL_TERMS)}, "
+                             f"not {name!r}")
+        if not float(p) > 0:
+            raise ValueError(f"loss_power.{name} must be positive, not {p!r}")
+        if float(p) != 1.0:
+            out.append((name, float(p)))
+    return tuple(out)
+
+
 def resolve_config(model: str, overrides: dict | None = None) -> dict:
     """Defaults, then the model's defaults, then ``overrides`` (nested dicts merge)."""
     overrides = dict(overrides or {})
@@ -105,6 +123,7 @@ def resolve_config(model: str, overrides: dict | None = None) -> dict:
                                           "epochs", "seed", "name", "init"}
     if unknown:
         raise ValueError(f"unknown config keys {sorted(unknown)}")
+    loss_powers(cfg)  # checked here, before any sampling or training
     return cfg
 
 

@@ -43,6 +43,7 @@ from cygen.runs import (
     load_checkpoint,
     load_module,
     load_run,
+    loss_powers,
     model_key,
     module_file,
     read_config,
@@ -91,16 +92,18 @@ def _stats(model, geo, terms, params, batch):
 
 
 def loss_and_grad(model: Model, geo, alphas: dict[str, float], targets, micro: int | None,
-                  params: Params, batch: losses.Point, exact_sigma: bool = False):
+                  params: Params, batch: losses.Point, exact_sigma: bool = False,
+                  powers: tuple = ()):
     """(values, grads) of sum alpha_t term_t on a batch; exact micro-batching when ``micro``
-    (``exact_sigma``: see :func:`cygen.losses.objective`)."""
+    (``exact_sigma``, ``powers`` ((term, p) pairs): see :func:`cygen.losses.objective`)."""
     terms = tuple(alphas)
+    powers = dict(powers)
     w = batch.weight
     if micro is None or micro >= w.shape[0]:
         def f(p):
             st = _stats(model, geo, terms, p, batch)
             consts = jax.lax.stop_gradient(losses.constants(st, w))
-            return losses.objective(st, w, consts, alphas, targets, exact_sigma)
+            return losses.objective(st, w, consts, alphas, targets, exact_sigma, powers)
 
         (_, values), grads = jax.value_and_grad(f, has_aux=True)(params)
         return values, grads
@@ -113,19 +116,20 @@ def loss_and_grad(model: Model, geo, alphas: dict[str, float], targets, micro: i
     def body(acc, mb):
         def f(p):
             st = _stats(model, geo, terms, p, mb)
-            return losses.objective(st, mb.weight, consts, alphas, targets, exact_sigma)[0], st
+            return losses.objective(st, mb.weight, consts, alphas, targets, exact_sigma,
+                                    powers)[0], st
 
         (_, st), g = jax.value_and_grad(f, has_aux=True)(params)
         return jax.tree.map(jnp.add, acc, g), st
 
     grads, st = jax.lax.scan(body, jax.tree.map(jnp.zeros_like, params), mbs)
     st = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), st)
-    return losses.objective(st, w, consts, alphas, targets)[1], grads
+    return losses.objective(st, w, consts, alphas, targets, powers=powers)[1], grads
 
 
 def make_chunk_fn(model: Model, geo, alphas: dict[str, float], targets, micro: int | None,
                   optimizer: optax.GradientTransformation, batch_sharding=None,
-                  exact_sigma: bool = False):
+                  exact_sigma: bool = False, powers: tuple = ()):
     """jit((params, opt_state, data, idx (K, B), valid (K,)) -> (params, opt_state, bad, sums)).
 
     K optimiser steps in one ``lax.scan``; steps with ``valid`` False change nothing (they pad
@@ -142,7 +146,7 @@ def make_chunk_fn(model: Model, geo, alphas: dict[str, float], targets, micro: i
             batch = jax.tree.map(lambda a: a[i], data)
             batch = scale.constrain(batch, batch_sharding)  # data parallel over a mesh
             values, grads = loss_and_grad(model, geo, alphas, targets, micro, params, batch,
-                                          exact_sigma)
+                                          exact_sigma, powers)
             loss = sum(alphas[t] * values[t] for t in alphas)
             updates, new_opt = optimizer.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
@@ -177,15 +181,15 @@ def exact_sigma(cfg: dict, net: Model) -> bool:
 
 def _cached_chunk_fn(net, geo, cfg, alphas, targets, micro, steps, mesh=None):
     """:func:`make_chunk_fn` cached per model, losses, optimiser and epoch length."""
-    exact = exact_sigma(cfg, net)
+    exact, powers = exact_sigma(cfg, net), loss_powers(cfg)
     key = (model_key(geo, cfg), tuple(sorted(alphas.items())), micro, steps, mesh,
-           json.dumps(cfg["optimizer"], sort_keys=True), str(cfg["dtype"]), exact)
+           json.dumps(cfg["optimizer"], sort_keys=True), str(cfg["dtype"]), exact, powers)
     if key not in _CHUNK_FNS:
         if len(_CHUNK_FNS) > 8:
             _CHUNK_FNS.clear()
         optimizer = make_optimizer(cfg["optimizer"], steps, int(cfg["epochs"]))
         _CHUNK_FNS[key] = (optimizer, make_chunk_fn(net, geo, alphas, targets, micro, optimizer,
-                                                    scale.batch_sharding(mesh), exact))
+                                                    scale.batch_sharding(mesh), exact, powers))
     return _CHUNK_FNS[key]
 
 
@@ -514,7 +518,8 @@ def train(
 
     if status == "completed" and int(cfg["lbfgs"]["steps"]) > 0 and not meta.get("lbfgs"):
         params = lbfgs_finetune(net, geo, alphas, targets, params,
-                                jax.tree.map(lambda a: a[:n_train], train_pts), cfg["lbfgs"], say)
+                                jax.tree.map(lambda a: a[:n_train], train_pts), cfg["lbfgs"], say,
+                                dict(loss_powers(cfg)))
         val = validation(evaluator, cast(params, jnp.float64), val_pts, spec, alphas)
         log.append(jsonable({"epoch": epoch, "phase": "lbfgs", "wall_s": round(wall(), 3),
                              "train_s": round(train_s, 3), "val": val}))
@@ -555,7 +560,7 @@ def _read_log(path: Path, epochs: int) -> list[dict]:
 
 
 def lbfgs_finetune(model: Model, geo, alphas, targets, params: Params, pts: losses.Point,
-                   lcfg: dict, say: ProgressFn) -> Params:
+                   lcfg: dict, say: ProgressFn, powers: dict | None = None) -> Params:
     """Full-batch L-BFGS (optax.lbfgs, zoom line search) on a fixed training subset.
 
     The objective is the true one (no ``stop_gradient`` on eta_bar), so values and gradients
@@ -568,7 +573,7 @@ def lbfgs_finetune(model: Model, geo, alphas, targets, params: Params, pts: loss
     def f(p):
         st = _stats(model, geo, terms, p, sub)
         values = losses.objective(st, sub.weight, losses.constants(st, sub.weight), alphas,
-                                  targets)[1]
+                                  targets, powers=powers)[1]
         return sum(alphas[t] * values[t] for t in alphas)
 
     opt = optax.lbfgs(memory_size=int(lcfg["memory"]))

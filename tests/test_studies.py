@@ -49,6 +49,9 @@ def test_every_study_runs_small(name, tmp_path):
         assert result["runs"]["phi"]["sigma"] < result["runs"]["phi"]["sigma_fs"]
         base = result["conformal_baseline"]  # sigma = mu = 0 by construction, kappa > 0
         assert base["sigma"] < 1e-10 and base["transition"] < 1e-10 and base["kaehler"] > 0.1
+        squared = result["runs"]["ldl_squared"]
+        assert squared["config"]["loss_power"] == {"kaehler": 2, "transition": 2}
+        assert squared["score"] > 0
     if name == "donaldson_start":
         assert set(result["summary"]) == {"fs", "donaldson", "donaldson_fixed"}
 

@@ -157,3 +157,36 @@ def test_lbfgs_fine_tune_lowers_sigma(module, data, tmp_path):
     log = [json.loads(x) for x in (tmp_path / "lbfgs" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["phase"] == "lbfgs" and log[-1]["val"]["sigma"] == metrics["sigma"]
     assert metrics["sigma"] < log[0]["val"]["sigma"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs" / "configs").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_shipped_configs_resolve(path):
+    """Every config in docs/configs/ is a valid override of the defaults."""
+    from cygen.runs import loss_powers, read_config, resolve_config
+
+    overrides = read_config(path)
+    cfg = resolve_config(overrides.get("model", {}).get("name", "ldl"), overrides)
+    assert cfg["loss"] and all(v >= 0 for v in cfg["loss"].values())
+    loss_powers(cfg)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("loss_power = { sigma = 2 }\n", "loss_power applies to"),
+    ("loss_power = { kaehler = -1 }\n", "must be positive"),
+    ("bogus = 1\n", "unknown config keys"),
+    ("loss_power = { kaehler = \n", "line 1"),
+])
+def test_train_cli_rejects_a_bad_config_before_sampling(tmp_path, text, message):
+    from typer.testing import CliRunner
+
+    from cygen.cli import app
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(QUINTIC), "--out", str(run), "--config",
+                                      str(bad), "--points", "100", "--epochs", "1"])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not run.exists()
