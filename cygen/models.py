@@ -30,8 +30,9 @@ Models (``make_model``):
     one MLP's real outputs) and D = exp(another MLP).
     ``add``, ``mult`` and ``ldl`` take the real and imaginary parts of all the chart's affine
     coordinates z_i / z_affine (the free ones u and the dependent ones, which tell apart the
-    branches of X over one u) plus a one-hot chart label (one network shared across
-    charts); they are not automatically Kähler (see :mod:`cygen.losses`).
+    branches of X over one u) plus the chart as coordinate roles (:func:`chart_roles`; one
+    network shared across charts), or ``inputs = "invariant"``; they are not automatically
+    Kähler (see :mod:`cygen.losses`).
 
 The last layer of every network starts near zero (``init_scale``), so ``phi``, ``add`` and
 ``mult`` start at the FS metric and ``ldl`` at the identity.

@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 RESIDUAL_TERMS = ("kaehler", "transition", "ricci")  # terms that ``loss_power`` applies to
+SIGMA_GRADIENTS = ("auto", "exact", "fixed")  # config sigma_gradient (cygen.train.exact_sigma)
 
 LOSS_DEFAULTS: dict[str, dict[str, float]] = {
     "phi": {"sigma": 1.0},
@@ -124,6 +125,9 @@ def resolve_config(model: str, overrides: dict | None = None) -> dict:
     if unknown:
         raise ValueError(f"unknown config keys {sorted(unknown)}")
     loss_powers(cfg)  # checked here, before any sampling or training
+    if cfg["sigma_gradient"] not in SIGMA_GRADIENTS:
+        raise ValueError(f"sigma_gradient must be {', '.join(SIGMA_GRADIENTS)}, "
+                         f"not {cfg['sigma_gradient']!r}")
     return cfg
 
 

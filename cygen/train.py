@@ -173,9 +173,7 @@ _EVALUATORS: dict = {}
 def exact_sigma(cfg: dict, net: Model) -> bool:
     """Config ``sigma_gradient``: "exact", "fixed" (eta_bar held, cymetric's) or "auto" (exact
     for models that can change their scale, ``ldl``/``add``/``mult``; fixed for Kähler ones)."""
-    mode = cfg.get("sigma_gradient", "auto")
-    if mode not in ("auto", "exact", "fixed"):
-        raise ValueError(f"sigma_gradient must be auto, exact or fixed, not {mode!r}")
+    mode = cfg.get("sigma_gradient", "auto")  # resolve_config has checked it
     return mode == "exact" or (mode == "auto" and not net.kaehler)
 
 
