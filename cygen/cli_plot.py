@@ -151,7 +151,10 @@ def training(run_dir: RunArg,
         raise CygenError(f"{run_dir} has no log.jsonl (not a run directory?)")
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
-    _save(plots.training_figure(plots.read_log(run_dir), metrics), output)
+    config_path = run_dir / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    _save(plots.training_figure(plots.read_log(run_dir), metrics,
+                                powers=config.get("loss_power")), output)
 
 
 def eta(run_dir: RunArg, output: Annotated[Path, _output("eta.png")] = Path("eta.png"),

@@ -189,10 +189,14 @@ def read_log(run_dir: str | os.PathLike) -> list[dict]:
             if line.strip()]
 
 
-def training_figure(log: Sequence[dict], metrics: dict | None = None, title: str = "") -> Figure:
+def training_figure(log: Sequence[dict], metrics: dict | None = None, title: str = "",
+                    powers: dict[str, float] | None = None) -> Figure:
     """One log-scale panel per loss term (σ, κ, μ, Ricci, volume) present in the log: the
     training mean (solid) and the float64 validation (dashed) per epoch; σ of Fubini–Study
-    on the same validation points as a reference line."""
+    on the same validation points as a reference line.  ``powers`` (the run's
+    ``loss_power``): terms whose training curve is the mean |r|ᵖ as trained, not the norm
+    that validation reports; their legend says so."""
+    powers = powers or {}
     present = [t for t in TERMS if any(t in e.get("train", {}) or t in e.get("val", {})
                                        for e in log)]
     present = present or ["sigma"]
@@ -202,12 +206,15 @@ def training_figure(log: Sequence[dict], metrics: dict | None = None, title: str
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     epochs = [e.get("epoch") for e in log]
     for ax, term in zip(axes, present, strict=False):
+        p = powers.get(term, 1)
+        trained = "train" if p == 1 else f"train (mean |r|^{p:g}, as trained)"
         for part, style in (("train", "-o"), ("val", "--s")):
             y = _positive([e.get(part, {}).get(term) for e in log])
+            label = trained if part == "train" else part
             if np.any(np.isfinite(y)):
-                ax.plot(epochs, y, style, ms=4, label=part)
+                ax.plot(epochs, y, style, ms=4, label=label)
             else:
-                ax.plot([], [], style, label=f"{part}: no positive values")
+                ax.plot([], [], style, label=f"{label}: no positive values")
         if term == "sigma" and metrics and metrics.get("sigma_fs"):
             ax.axhline(float(metrics["sigma_fs"]), color="grey", ls=":", label="σ of FS")
         ax.set_yscale("log")

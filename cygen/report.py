@@ -155,7 +155,8 @@ def build(run_dir: str | os.PathLike, *, n: int = 2000, euler_points: int = 10_0
                              names=names)),
         ("training", "Training", "loss terms per epoch: training mean (solid) and float64 "
          "validation (dashed), log scale",
-         plots.training_figure(plots.read_log(run.path), metrics)),
+         plots.training_figure(plots.read_log(run.path), metrics,
+                               powers=cfg.get("loss_power"))),
         ("eta", "η = det g / |Ω|²", f"η/η̄ of Fubini–Study and of the learned metric on "
          f"{len(ds)} validation points; σ per chart and per patch class",
          plots.eta_figure(eta)),

@@ -210,6 +210,18 @@ def test_training_figure_tolerates_zero_and_missing_terms():
     assert_real_png(plots.png_bytes(fig, dpi=50), min_size=(150, 300))
 
 
+def test_training_figure_labels_terms_trained_as_powers():
+    """With loss_power, the training curve of κ is mean κ², not the norm validation reports:
+    the legend must say so, and only for that term."""
+    log = [{"epoch": e, "train": {"sigma": 0.1 / e, "kaehler": 0.03 / e},
+            "val": {"sigma": 0.1 / e, "kaehler": 0.2 / e}} for e in (1, 2)]
+    fig = plots.training_figure(log, None, powers={"kaehler": 2})
+    labels = {ax.get_title(): [t.get_text() for t in ax.get_legend().get_texts()]
+              for ax in fig.axes if ax.get_visible()}
+    assert labels[plots.TERMS["sigma"]] == ["train", "val"]
+    assert labels[plots.TERMS["kaehler"]] == ["train (mean |r|^2, as trained)", "val"]
+
+
 def test_no_pyplot():
     """Figures never go through pyplot (no global state, no display): Figure + Agg only."""
     for name in ("plots.py", "report.py", "cli_plot.py"):
