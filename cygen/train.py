@@ -517,7 +517,7 @@ def train(
     if status == "completed" and int(cfg["lbfgs"]["steps"]) > 0 and not meta.get("lbfgs"):
         params = lbfgs_finetune(net, geo, alphas, targets, params,
                                 jax.tree.map(lambda a: a[:n_train], train_pts), cfg["lbfgs"], say,
-                                dict(loss_powers(cfg)))
+                                loss_powers(cfg))
         val = validation(evaluator, cast(params, jnp.float64), val_pts, spec, alphas)
         log.append(jsonable({"epoch": epoch, "phase": "lbfgs", "wall_s": round(wall(), 3),
                              "train_s": round(train_s, 3), "val": val}))
@@ -558,11 +558,12 @@ def _read_log(path: Path, epochs: int) -> list[dict]:
 
 
 def lbfgs_finetune(model: Model, geo, alphas, targets, params: Params, pts: losses.Point,
-                   lcfg: dict, say: ProgressFn, powers: dict | None = None) -> Params:
+                   lcfg: dict, say: ProgressFn, powers: tuple = ()) -> Params:
     """Full-batch L-BFGS (optax.lbfgs, zoom line search) on a fixed training subset.
 
     The objective is the true one (no ``stop_gradient`` on eta_bar), so values and gradients
-    are consistent for the line search.
+    are consistent for the line search.  ``powers``: (term, p) pairs, as in
+    :func:`loss_and_grad`.
     """
     n = min(int(lcfg["points"]), len(pts.weight))
     sub = jax.tree.map(lambda a: a[:n], pts)
@@ -571,7 +572,7 @@ def lbfgs_finetune(model: Model, geo, alphas, targets, params: Params, pts: loss
     def f(p):
         st = _stats(model, geo, terms, p, sub)
         values = losses.objective(st, sub.weight, losses.constants(st, sub.weight), alphas,
-                                  targets, powers=powers)[1]
+                                  targets, powers=dict(powers))[1]
         return sum(alphas[t] * values[t] for t in alphas)
 
     opt = optax.lbfgs(memory_size=int(lcfg["memory"]))

@@ -195,6 +195,7 @@ def test_the_tian_yau_ldl_record_matches_the_shipped_config():
     assert len(runs) >= 3
     assert all(r["sigma_fs"] / r["sigma"] >= 5 for r in runs)
 
+
 @pytest.mark.parametrize("text, message", [
     ("loss_power = { sigma = 2 }\n", "loss_power applies to"),
     ("loss_power = { kaehler = -1 }\n", "must be positive"),
