@@ -66,7 +66,8 @@ def main() -> None:
     import jax
     import numpy as np
 
-    from cygen.compiler import compile_file, load
+    from cygen.compiler.loader import load
+    from cygen.compiler.pipeline import compile_file
 
     rows = []
     for path in sorted((ROOT / "manifolds").glob("*.cy")):

@@ -11,7 +11,7 @@ Usage: python benchmarks/bench_donaldson.py [--out FILE.json] [--quintic-k 1..6]
   Lukic and Reinbacher's sigma_k; seconds per T-iteration (median), iterations, points, the
   Ricci measure (cymetric's definition) on ``--ricci-points`` fresh points.
 * **k3 / tian_yau**: the same at small k (Tian-Yau k = 3 with fewer T points: ``--ty3-points``).
-* **train**: ``cygen.train.train`` of ``phi`` (3x64 GELU, batch 64, Adam 1e-3) on the quintic
+* **train**: ``cygen.train`` of ``phi`` (3x64 GELU, batch 64, Adam 1e-3) on the quintic
   from FS and from ``init="donaldson:3"``, the same points, seed and wall-clock budget
   (``--train-minutes``, counted from the call, so the balanced metric's own cost is inside the
   budget); validation sigma per epoch and at the stop.
@@ -40,7 +40,7 @@ def load() -> list[float]:
 
 
 def rows_for(path: Path, ks, eval_points: int, ricci_points: int, points=None) -> list[dict]:
-    from cygen.donaldson import table
+    from cygen.evaluate.donaldson import table
 
     rows = []
     for k in ks:
@@ -57,10 +57,10 @@ def rows_for(path: Path, ks, eval_points: int, ricci_points: int, points=None) -
 
 
 def train_compare(minutes: float, points: int) -> dict:
-    from cygen.train import train
+    from cygen.learn.trainer import train
 
     quintic = ROOT / "manifolds" / "fermat_quintic.cy"
-    cfg = {"eval": {"ricci_points": 0, "kaehler_points": 200}}
+    cfg = {"eval": {"ricci_points": 0, "kahler_points": 200}}
     out = {"points": points, "minutes": minutes, "model": "phi 3x64 gelu, batch 64, Adam 1e-3"}
     with tempfile.TemporaryDirectory() as tmp:
         for label, init in (("fs", None), ("donaldson3", "donaldson:3")):
@@ -95,7 +95,7 @@ def main() -> None:
                              "into an existing --out file.")
     args = parser.parse_args()
 
-    from cygen.cli_donaldson import parse_ks
+    from cygen.cli.donaldson import parse_ks
 
     out = Path(args.out)
     result = json.loads(out.read_text()) if args.only and out.exists() else {}

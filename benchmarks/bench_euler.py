@@ -7,10 +7,10 @@ Usage: python benchmarks/bench_euler.py [--out FILE.json] [--speed-points 65536]
   derivatives included, from sampled points and their charts) on the Fermat quintic, per batch
   size, for the closed-form Fubini-Study route (``metric_fn=None``), the generic autodiff
   route on ``runtime.fs_metric`` (what any metric function gets), and an untrained ``phi``
-  model of :mod:`cygen.models` (if importable) through its jets (``PhiMetric``, what
-  ``euler`` uses for a phi run) and through generic autodiff.  First-call (trace + XLA
+  model through its own jets (:mod:`cygen.learn.jets`, what ``euler`` uses for a phi run)
+  and through generic autodiff.  First-call (trace + XLA
   compile) times and the load average (the machine is shared) are recorded.
-* **accuracy**: ``cygen.euler.euler`` with the FS metric on each manifold: chi_mc, its
+* **accuracy**: ``cygen.euler`` with the FS metric on each manifold: chi_mc, its
   standard error, the agreement in standard errors, and the number of points needed for a 1%
   standard error, n_1% = (s / (0.01 |chi|))^2 with s the per-point standard deviation.
 * **learned** (``--run DIR``): chi and the curvature summary (Ricci measure, c1.J, c2.J) of a
@@ -59,8 +59,10 @@ def speed(points: int, batches: list[int]) -> list[dict]:
     import jax.numpy as jnp
 
     import cygen
-    from cygen import curvature as cv
-    from cygen import runtime as rt
+    from cygen.geometry import curvature as cv
+    from cygen.geometry import runtime as rt
+    from cygen.learn.models import make_model
+    from cygen.learn.runs import Run
 
     module = cygen.load(ROOT / "manifolds/fermat_quintic.cy")
     geo = module.GEOMETRY
@@ -70,20 +72,11 @@ def speed(points: int, batches: list[int]) -> list[dict]:
     def fs(z, chart):
         return rt.fs_metric(geo, z, chart)
 
-    routes = [("fs_closed_form", None, batches), ("fs_autodiff", fs, batches[:2])]
-    try:
-        from cygen import models
-
-        model = models.make_model(geo, "phi")
-        params = model.init(jax.random.PRNGKey(0))
-
-        def phi(z, chart):
-            return model.metric(params, models.local(geo, z, chart))
-
-        routes.append(("phi_jets", cv.PhiMetric(params["phi"], "gelu"), [256, 1024, 4096]))
-        routes.append(("phi_autodiff", phi, [256]))
-    except Exception as exc:  # the models module is optional here
-        print(f"phi model unavailable: {exc!r}", file=sys.stderr)
+    model = make_model(geo, "phi")
+    run = Run(Path("untrained"), {"model": {"name": "phi"}}, module, model,
+              model.init(jax.random.PRNGKey(0)), None)
+    routes = [("fs_closed_form", None, batches), ("fs_autodiff", fs, batches[:2]),
+              ("phi_jets", run, [256, 1024, 4096]), ("phi_autodiff", run.metric_in, [256])]
     rows = []
     for name, metric_fn, sizes in routes:
         fn = jax.jit(jax.vmap(lambda z, c, m=metric_fn: cv.euler_form(m, geo, z, c)))
@@ -100,7 +93,6 @@ def speed(points: int, batches: list[int]) -> list[dict]:
 
 def accuracy(manifolds: list[str], n: int) -> list[dict]:
     import cygen
-    from cygen import euler as eu
 
     rows = []
     for name in manifolds:
@@ -109,7 +101,7 @@ def accuracy(manifolds: list[str], n: int) -> list[dict]:
         start = time.perf_counter()
         data = cygen.sample(module, n, seed=1)
         t_sample = time.perf_counter() - start
-        result = eu.euler(module, data=data)
+        result = cygen.euler(module, data=data)
         per_point = result["chi_err"] * math.sqrt(result["n"])  # per-point standard deviation
         chi = result["chi_topological"]
         row = {key: result[key] for key in ("name", "n", "chi_mc", "chi_err", "chi_topological",
@@ -131,17 +123,16 @@ def accuracy(manifolds: list[str], n: int) -> list[dict]:
 def learned(run_dir: str, n: int) -> dict:
     """chi and the curvature summary of a trained run and of FS on the same points."""
     import cygen
-    from cygen import euler as eu
-    from cygen.runs import load_run
+    from cygen.learn.runs import load_run
 
     run = load_run(run_dir)
     data = cygen.sample(run.module, n, seed=7)
     out = {"run": run_dir, "load_before": load()}
     for key, src in (("learned", run), ("fubini_study", run.module)):
         start = time.perf_counter()
-        chi = eu.euler(src, data=data)
+        chi = cygen.euler(src, data=data)
         chi["seconds"] = round(time.perf_counter() - start, 2)
-        out[key] = {"euler": chi, "curvature": eu.curvature_summary(src, data=data)}
+        out[key] = {"euler": chi, "curvature": cygen.curvature_summary(src, data=data)}
         print(json.dumps({key: chi}), flush=True)
     out["load_after"] = load()
     return out

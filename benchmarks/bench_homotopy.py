@@ -1,4 +1,4 @@
-"""Throughput of cygen.homotopy.solve: solutions per second on random slices.
+"""Throughput of cygen.sampling.homotopy.solve: solutions per second on random slices.
 
 Varieties: Tian-Yau (P3 x P3, slice P1 x P2, d = 9) and P5[3,3] (slice P2, d = 9).
 Counts only solutions of slices reported ``ok`` (all d paths tracked, distinct).
@@ -24,7 +24,7 @@ jax.config.update("jax_enable_x64", True)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_compile import machine  # noqa: E402
 
-from cygen.homotopy import DEFAULT_OPTIONS, bezout_number, solve  # noqa: E402
+from cygen.sampling.homotopy import DEFAULT_OPTIONS, bezout_number, solve  # noqa: E402
 
 
 def tian_yau(x, p):

@@ -1,4 +1,4 @@
-"""Throughput of cygen.roots.polyroots (batched Aberth-Ehrlich) on random polynomials.
+"""Throughput of cygen.sampling.roots.polyroots (batched Aberth-Ehrlich) on random polynomials.
 
 Usage: python benchmarks/bench_roots.py [--out benchmarks/results/roots.json]
 
@@ -56,7 +56,7 @@ def bench(family: str, degree: int, n: int, repeats: int, seed: int = 0) -> dict
     import jax.numpy as jnp
     import numpy as np
 
-    from cygen.roots import polyroots
+    from cygen.sampling.roots import polyroots
 
     coeffs = jax.device_put(jnp.asarray(polynomials(family, degree, n, seed)))
     t = time.perf_counter()

@@ -7,7 +7,7 @@ Usage: python benchmarks/bench_scale.py [--out FILE.json] [--devices 1 2 4]
 Each device count runs in its own subprocess with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=D`` (CPU "devices" unless JAX finds an
 accelerator).  Sampling: ``cygen.sample(..., devices=D)`` twice with the same chunk size, the
-second (compiled) call timed.  Training: ``cygen.train.train(..., devices=D)`` (phi model,
+second (compiled) call timed.  Training: ``cygen.train(..., devices=D)`` (phi model,
 float32, batch 64); s/epoch is the optimiser time of the epochs after the first (which
 includes compilation).  On forced host devices of one CPU this measures the overhead of the
 sharded program (the devices share the same cores), not a speed-up.
@@ -33,8 +33,8 @@ import json, sys, time
 from pathlib import Path
 import jax
 import cygen
-from cygen.sampling import sample
-from cygen.train import train
+from cygen.sampling.sampler import sample
+from cygen.learn.trainer import train
 
 d, manifold, n_sample, n_train, epochs, out = sys.argv[1:7]
 d, n_sample, n_train, epochs = int(d), int(n_sample), int(n_train), int(epochs)
@@ -46,7 +46,7 @@ t = time.perf_counter()
 ds = sample(module, n_sample, seed=1, devices=d)
 steady = time.perf_counter() - t
 ds.save(Path(out) / "data.npz")
-cfg = {"eval": {"kaehler_points": 0, "ricci_points": 0}, "batch_size": 64}
+cfg = {"eval": {"kahler_points": 0, "ricci_points": 0}, "batch_size": 64}
 run = Path(out) / f"run{d}"
 train(module, run, data=Path(out) / "data.npz", points=n_train, epochs=epochs, config=cfg,
       devices=d)

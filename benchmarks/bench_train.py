@@ -66,11 +66,11 @@ def _speed(run: Path, n_train: int) -> dict:
 
 
 def part_a(data: Path, work: Path, epochs: int) -> dict:
-    from cygen.train import train
+    from cygen.learn.trainer import train
 
     load0 = os.getloadavg()
     cfg = {"model": {"widths": [64, 64, 64], "activation": "gelu"}, "batch_size": 64,
-           "eval": {"kaehler_points": 0, "ricci_points": 0}}
+           "eval": {"kahler_points": 0, "ricci_points": 0}}
     m = train(QUINTIC, work / "a", data=data, epochs=epochs, config=cfg)
     return {"setting": "phi 3x64 GELU, batch 64, Adam 1e-3, float32, 90k training points",
             "reference_s_per_epoch": {"cymetric": 16.5, "target": 5.5},
@@ -79,13 +79,13 @@ def part_a(data: Path, work: Path, epochs: int) -> dict:
 
 
 def part_b(data: Path, work: Path, epochs: int) -> dict:
-    from cygen.train import train
+    from cygen.learn.trainer import train
 
     load0 = os.getloadavg()
     cfg = {"model": {"widths": [48, 48, 48, 48], "activation": "gelu"}, "batch_size": 1024,
            "micro_batch": 0, "optimizer": {"lr": 3e-3, "schedule": "cosine",
                                              "final_lr": 1e-4},
-           "eval": {"kaehler_points": 0, "ricci_points": 0}}
+           "eval": {"kahler_points": 0, "ricci_points": 0}}
     m = train(QUINTIC, work / "b", data=data, points=88_889, epochs=epochs, config=cfg)
     return {"setting": "phi 4x48 GELU, batch 1024 (one pass, no micro-batches), Adam 3e-3 cosine "
                        "to 1e-4, float32, 80k training points",
@@ -100,12 +100,12 @@ HEADLINE = {
     "model": {"widths": [64, 64, 64], "activation": "gelu"},
     "batch_size": 64,
     "optimizer": {"lr": 2e-3, "schedule": "cosine", "final_lr": 1e-5, "horizon_epochs": 70},
-    "eval": {"kaehler_points": 1000, "ricci_points": 0},
+    "eval": {"kahler_points": 1000, "ricci_points": 0},
 }
 
 
 def part_c(data: Path, work: Path, minutes: float, config: dict) -> dict:
-    from cygen.train import train
+    from cygen.learn.trainer import train
 
     load0 = os.getloadavg()
     start = time.monotonic()
@@ -117,7 +117,7 @@ def part_c(data: Path, work: Path, minutes: float, config: dict) -> dict:
              for x in log]
     reached = next((x["wall_s"] for x in curve if x["val_sigma"] <= 0.01), None)
     return {"setting": config, "budget_min": minutes, "reached_0.01_at_s": reached,
-            "sigma_final": m["sigma"], "sigma_fs": m["sigma_fs"], "kaehler": m["kaehler"],
+            "sigma_final": m["sigma"], "sigma_fs": m["sigma_fs"], "kahler": m["kahler"],
             "volume": m["volume_mc"], "volume_exact": m["volume_exact"],
             "transition": m["transition"], "epochs": m["epochs"], "status": m["status"],
             "wall_s": elapsed, "curve": curve, "loadavg_before": load0,

@@ -40,7 +40,8 @@ _COMPILED: dict = {}
 
 def compiled(path: Path):
     """(CompileResult, module) for a .cy file, compiled once per test session."""
-    from cygen.compiler import compile_file, load
+    from cygen.compiler.loader import load
+    from cygen.compiler.pipeline import compile_file
 
     key = str(path)
     if key not in _COMPILED:
@@ -66,3 +67,17 @@ def newton_points(module, n: int, seed: int) -> np.ndarray:
     good = np.max(np.abs(p), axis=1) / scale < 1e-13
     assert good.sum() >= n, "Newton projection failed too often"
     return z[good][:n]
+
+
+def point_set(module, z, weights):
+    """A Dataset of given points and weights (normalised, with their charts and |Omega|^2),
+    for consumers that take what the sampler stores."""
+    from cygen.geometry import runtime as rt
+    from cygen.sampling.dataset import Dataset
+
+    geo = module.GEOMETRY
+    z = jax.vmap(lambda p: rt.normalize(geo, p))(jax.numpy.asarray(z))
+    charts = jax.vmap(lambda p: rt.select_chart(geo, p))(z)
+    omega = jax.vmap(lambda p, c: rt.omega_sq(geo, p, c))(z, charts)
+    return Dataset(np.asarray(z), np.asarray(weights, np.float64), np.asarray(omega),
+                   np.asarray(charts, np.int32))

@@ -19,7 +19,7 @@ def test_compile_writes_importable_module(tmp_path):
     result = runner.invoke(app, ["compile", TY, "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert "288 charts" in result.output
-    from cygen.compiler import load
+    from cygen.compiler.loader import load
 
     module = load(target)
     assert module.SPEC["euler"] == -18

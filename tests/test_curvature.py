@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,12 +17,14 @@ import numpy as np
 import pytest
 from conftest import ROOT, compiled, newton_points
 
-from cygen import curvature as cv
-from cygen import implicit
-from cygen import runtime as rt
-from cygen.compiler import load
-from cygen.euler import curvature_summary, euler
-from cygen.sampling import sample
+from cygen.compiler.loader import load
+from cygen.evaluate.integrals import curvature_summary, euler
+from cygen.geometry import curvature as cv
+from cygen.geometry import implicit
+from cygen.geometry import runtime as rt
+from cygen.learn import models
+from cygen.learn.runs import Run
+from cygen.sampling.sampler import sample
 
 
 def _module(name):
@@ -240,7 +243,7 @@ def test_curvature_symmetries_and_identities():
     np.testing.assert_allclose(e, c.euler, rtol=1e-10)
 
 
-def test_metric_fn_path_on_k3_kaehler_and_not():
+def test_metric_fn_path_on_k3_kahler_and_not():
     """Through metric_fn on K3: FS equals the closed form; a non-Kähler Hermitian metric keeps
     conj R_{i jbar k lbar} = R_{j ibar l kbar} but loses the Kähler symmetry; FS scalars are
     chart-independent.  (One compiled function: eps = 0 is FS.)"""
@@ -276,36 +279,30 @@ def test_metric_fn_path_on_k3_kaehler_and_not():
 
 
 def _phi_run(module, init_scale, seed=1):
-    """A run-like object with an untrained ``phi`` model (large init: a non-trivial phi)."""
-    from types import SimpleNamespace
-
-    from cygen import models
-
-    geo = module.GEOMETRY
-    model = models.make_model(geo, "phi", init_scale=init_scale)
+    """A :class:`Run` of an untrained ``phi`` model (large init: a non-trivial phi)."""
+    model = models.make_model(module.GEOMETRY, "phi", init_scale=init_scale)
     params = models.cast(model.init(jax.random.PRNGKey(seed)), np.float64)
-    return SimpleNamespace(
-        config={"model": {"name": "phi", "widths": [64, 64, 64], "activation": "gelu",
-                          "init_scale": init_scale}},
-        params=params, module=module,
-        metric_in=lambda z, chart: model.metric(params, models.local(geo, z, chart)))
+    config = {"model": {"name": "phi", "widths": [64, 64, 64], "activation": "gelu",
+                        "init_scale": init_scale}}
+    return Run(Path("untrained"), config, module, model, params, None)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["torus", "fermat_quintic"])
 def test_phi_model_jets_match_autodiff(name):
-    """PhiMetric (jets through the MLP) = nested forward-mode AD of the model's metric."""
+    """The phi model's own jets (order 2 of the jet engine) = nested forward-mode AD of the
+    metric it trains with (order 1 of the same engine)."""
     module = _module(name)
     geo = module.GEOMETRY
     z, charts = _points(module, 3)
     run = _phi_run(module, 1.0)
-    fast = cv.fast_metric(run)
-    assert isinstance(fast, cv.PhiMetric)
+    assert run.route == "jets:phi"
 
     @jax.jit
     @jax.vmap
     def both(z, ch):
-        return fast.jet(geo, z, ch), cv.metric_jet(run, geo, z, ch), cv.fs_jet(geo, z, ch)
+        return (run.jet(geo, z, ch), cv.autodiff_jet(run.metric_in, geo, z, ch),
+                cv.fs_jet(geo, z, ch))
 
     a, b, fs = both(z, charts)
     for x, y, f in zip(a, b, fs, strict=True):
@@ -315,13 +312,12 @@ def test_phi_model_jets_match_autodiff(name):
 
 
 def test_phi_model_jets_match_finite_differences():
-    """PhiMetric on K3 vs central differences of the model's own metric along the tangent line
+    """The phi model's jets on K3 vs central differences of its metric along the tangent line
     (g exactly; d g and d dbar g to O(h^2)); the exact AD comparison is a slow test."""
     module = _module("k3_quartic")
     geo = module.GEOMETRY
     z, charts = _points(module, 2)
     run = _phi_run(module, 1.0)
-    fast = cv.fast_metric(run)
     h = 2e-4
     eye = np.eye(4)
     # offsets: 0; +-h e_a (first derivatives); h (sa e_a + sb e_b) (second derivatives)
@@ -347,7 +343,7 @@ def test_phi_model_jets_match_finite_differences():
         d2 = jnp.einsum("abo,oij->abij", c2, g)
         dg = 0.5 * (d1[:2] - 1j * d1[2:])
         ddg = 0.25 * (d2[:2, :2] + d2[2:, 2:] + 1j * (d2[:2, 2:] - d2[2:, :2]))
-        return fast.jet(geo, zi, ch), g[0], dg, ddg
+        return run.jet(geo, zi, ch), g[0], dg, ddg
 
     jet, g0, dg, ddg = both(z, charts)
     np.testing.assert_allclose(jet.g, g0, atol=1e-14)
@@ -380,11 +376,11 @@ def test_chi_by_integration_ci(name, n):
 
 
 def test_chi_of_a_phi_model_metric_on_the_torus():
-    """euler() on a run-like phi model: the fast jets are checked and used; chi = 0."""
+    """euler() on a phi model's run takes the model's own jets; chi = 0."""
     module = _module("torus")
     data = sample(module, 6000, seed=11)
     result = euler(_phi_run(module, 0.3, seed=2), data=data)
-    assert result["route"] == "jets:PhiMetric" and result["n"] == 6000
+    assert result["route"] == "jets:phi" and result["n"] == 6000
     assert abs(result["chi_mc"]) <= 3 * result["chi_err"]
 
 
@@ -412,7 +408,7 @@ def test_chi_by_integration_100k(name, params):
 
 
 @pytest.mark.slow
-def test_chi_of_a_generic_kaehler_metric_by_autodiff():
+def test_chi_of_a_generic_kahler_metric_by_autodiff():
     """A non-FS Kähler metric (K = (1/pi) log z^dagger h z, h random) through metric_fn."""
     module = _module("k3_quartic")
     geo = module.GEOMETRY
@@ -433,9 +429,9 @@ def test_chi_of_a_generic_kaehler_metric_by_autodiff():
 
 @pytest.mark.slow
 def test_chi_of_a_phi_model_metric():
-    """An untrained phi model far from FS (through the fast jets) integrates to chi too."""
+    """An untrained phi model far from FS (through its own jets) integrates to chi too."""
     module = _module("fermat_quintic")
     run = _phi_run(module, 0.3, seed=2)
     result = euler(run, 40_000, seed=4)
-    assert result["route"] == "jets:PhiMetric"
+    assert result["route"] == "jets:phi"
     _check_chi(result)

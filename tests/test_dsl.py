@@ -5,10 +5,11 @@ from __future__ import annotations
 import sympy as sp
 from conftest import MANIFOLDS
 
-from cygen.compiler import compile_source, parse_overrides
-from cygen.generic import coefficient, generic_polynomial, monomial_exponents
-from cygen.lower import lower
-from cygen.parse import parse
+from cygen.compiler.generic import coefficient, generic_polynomial
+from cygen.compiler.lower import lower
+from cygen.compiler.monomials import monomials as monomial_exponents
+from cygen.compiler.parse import parse
+from cygen.compiler.pipeline import compile_source, parse_overrides
 
 
 def _eq(source: str, overrides=None) -> sp.Expr:

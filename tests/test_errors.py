@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cygen.cli import app
-from cygen.compiler import compile_source
-from cygen.errors import CygenError
+from cygen.compiler.pipeline import compile_source
+from cygen.core.errors import CygenError
 
 CASES = {
     "syntax": ("ambient P4\neq z0^5 + * z1\n", 2, 11, "unexpected '*'"),

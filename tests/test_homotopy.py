@@ -13,7 +13,7 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cygen.homotopy import (
+from cygen.sampling.homotopy import (
     bezout_number,
     multihomogeneous_start,
     resolve_failed,

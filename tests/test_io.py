@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from cygen.io import atomic_write
+from cygen.core.io import atomic_write
 
 
 def test_atomic_write_replaces_and_uses_the_umask(tmp_path):

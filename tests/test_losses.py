@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, compiled, newton_points
+from conftest import ROOT, compiled, newton_points, point_set
 
-from cygen import losses as L
-from cygen import measure
-from cygen import models as M
-from cygen.sampling import sample
-from cygen.train import loss_and_grad
+from cygen.compiler.analysis.topology import compute_topology, slope_targets
+from cygen.geometry import measure
+from cygen.learn import losses as L
+from cygen.learn import models as M
+from cygen.learn.step import loss_and_grad
+from cygen.sampling.sampler import sample
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def phi(quintic):
     model = M.make_model(geo, "phi", widths=[8], init_scale=1.0)
     params = model.init(jax.random.PRNGKey(5))
     fs = jax.tree.map(jnp.zeros_like, params)
-    pts = L.prepare(model, geo, ("kaehler", "transition", "volume"), data.points, data.weights)
+    pts = L.prepare(model, geo, ("kahler", "transition", "volume"), data)
     return model, pts, fs, params
 
 
@@ -75,18 +78,20 @@ def test_sigma_of_fs_on_the_quintic(quintic, phi):
                                                              module.SPEC)["sigma"] > 0.05
 
 
-def test_slope_targets_from_intersection_numbers():
+def test_slope_targets_are_exact_compile_time_facts():
+    """The volume loss's targets int_X J^(n-1) ^ H_a come from the compiler, exactly."""
     quintic = compiled(ROOT / "manifolds" / "fermat_quintic.cy")[1]
-    np.testing.assert_allclose(L.slope_targets(quintic.SPEC), [5.0])
-    spec = {"kahler": [1.0, 2.0], "dimension": 3,
-            "intersection_numbers": {(0, 0, 1): 3, (0, 1, 1): 3}}
+    assert quintic.SPEC["slope_targets_exact"] == ["5"]
+    np.testing.assert_allclose(quintic.SPEC["slope_targets"], [5.0])
+    bicubic = compute_topology([2, 2], [[3], [3]])  # H0^2 H1 = H0 H1^2 = 3
     # J = H0 + 2 H1: J^2 H0 = 2*2*3 (H0 H0 H1) + 4*3 (H0 H1 H1) = 24; J^2 H1 = 3 + 2*2*3 = 15
-    np.testing.assert_allclose(L.slope_targets(spec), [24.0, 15.0])
-    curve = {"kahler": [2.0], "dimension": 1, "intersection_numbers": {(0,): 3}}
-    np.testing.assert_allclose(L.slope_targets(curve), [6.0])  # a curve: int J
+    assert slope_targets(bicubic, [1, 2]) == [24, 15]
+    assert slope_targets(bicubic, [Fraction(1, 2), 1]) == [6, Fraction(15, 4)]
+    curve = compute_topology([2], [[3]])
+    assert slope_targets(curve, [2]) == [6]  # a curve: int J
 
 
-TERMS = ("sigma", "kaehler", "transition", "volume")
+TERMS = ("sigma", "kahler", "transition", "volume")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +102,7 @@ def k3():
     z = newton_points(module, 64, seed=2)
     weights = np.random.default_rng(0).uniform(0.5, 2.0, 64)
     model = M.make_model(geo, "add", widths=[8], init_scale=1.0)
-    pts = jax.tree.map(jnp.asarray, L.prepare(model, geo, TERMS, z, weights))
+    pts = jax.tree.map(jnp.asarray, L.prepare(model, geo, TERMS, point_set(module, z, weights)))
     return module, model, model.init(jax.random.PRNGKey(3)), pts
 
 
@@ -105,7 +110,7 @@ def test_every_loss_term_trains_the_network(k3):
     """Each term alone gives a positive value and a nonzero gradient (add: not Kähler)."""
     module, model, params, pts = k3
     geo = module.GEOMETRY
-    targets = L.slope_targets(module.SPEC)
+    targets = np.asarray(module.SPEC["slope_targets"])
     pts = jax.tree.map(lambda a: a[:16], pts)
 
     @jax.jit
@@ -123,7 +128,7 @@ def test_micro_batches_give_the_same_gradient(k3):
     module, model, params, pts = k3
     geo = module.GEOMETRY
     alphas = {"sigma": 1.0, "volume": 0.5, "transition": 0.3}
-    targets = L.slope_targets(module.SPEC)
+    targets = np.asarray(module.SPEC["slope_targets"])
 
     @jax.jit
     def both(p, b):
@@ -139,12 +144,12 @@ def test_micro_batches_give_the_same_gradient(k3):
 
 
 @pytest.mark.slow
-def test_phi_is_kaehler(phi, quintic):
+def test_phi_is_kahler(phi, quintic):
     module = quintic[0]
     model, pts, _, params = phi
     small = jax.tree.map(lambda a: a[:16], pts)
-    st = jax.jit(lambda p, b: _stats(model, module.GEOMETRY, ("kaehler",), p, b))(params, small)
-    assert np.max(st["kaehler"]) < 1e-10
+    st = jax.jit(lambda p, b: _stats(model, module.GEOMETRY, ("kahler",), p, b))(params, small)
+    assert np.max(st["kahler"]) < 1e-10
 
 
 @pytest.mark.slow
@@ -164,7 +169,7 @@ def test_ricci_of_fs_and_its_gradient(quintic, phi):
 
 
 def test_relative_residuals_ignore_the_metric_scale_absolute_ones_do_not(k3):
-    """kaehler and transition residuals of c * g: unchanged ("relative", the default: the
+    """kahler and transition residuals of c * g: unchanged ("relative", the default: the
     Chern torsion and g_b^-1 T g_a T^dagger - 1) or scaled by c ("absolute"); a squashed g
     cannot lower the relative ones (the ldl collapse that absolute residuals allowed)."""
     module, model, params, pts = k3
@@ -176,10 +181,10 @@ def test_relative_residuals_ignore_the_metric_scale_absolute_ones_do_not(k3):
         assert base.residuals == residuals
         for c in (1.0, 7.0):
             scaled = base._replace(apply=lambda p, x, c=c, b=base: c * b.apply(p, x))
-            st = jax.jit(lambda p, b, m=scaled: _stats(m, geo, ("kaehler", "transition"), p, b))(
+            st = jax.jit(lambda p, b, m=scaled: _stats(m, geo, ("kahler", "transition"), p, b))(
                 params, pts)
             out[residuals, c] = st
-    for term in ("kaehler", "transition"):
+    for term in ("kahler", "transition"):
         rel1, rel7 = out["relative", 1.0][term], out["relative", 7.0][term]
         abs1, abs7 = out["absolute", 1.0][term], out["absolute", 7.0][term]
         assert float(jnp.min(rel1)) > 0 and float(jnp.min(abs1)) > 0
@@ -197,7 +202,7 @@ def test_exact_sigma_gradient_is_blind_to_scale_and_is_the_true_gradient(quintic
     geo = module.GEOMETRY
     model = M.make_model(geo, "ldl", widths=[8], init_scale=1.0)
     params = model.init(jax.random.PRNGKey(2))
-    pts = L.prepare(model, geo, ("sigma",), data.points[:512], data.weights[:512])
+    pts = L.prepare(model, geo, ("sigma",), data.subset(slice(0, 512)))
 
     def true_sigma(p):
         st = _stats(model, geo, ("sigma",), p, pts)
@@ -219,21 +224,21 @@ def test_exact_sigma_gradient_is_blind_to_scale_and_is_the_true_gradient(quintic
 
 
 def test_loss_power_trains_the_weighted_mean_of_squared_residuals(k3):
-    """loss_power {kaehler: 2, transition: 2}: the terms are sum w r^2 / sum w, their gradient
+    """loss_power {kahler: 2, transition: 2}: the terms are sum w r^2 / sum w, their gradient
     is that of the squared mean (checked against jax.grad), micro-batching stays exact, and
     the config is checked."""
-    from cygen.runs import loss_powers
+    from cygen.learn.config import loss_powers
 
     module, model, params, pts = k3
     geo = module.GEOMETRY
-    alphas = {"sigma": 1.0, "kaehler": 0.7, "transition": 0.3}
-    powers = loss_powers({"loss_power": {"kaehler": 2, "transition": 2.0}})
-    assert powers == (("kaehler", 2.0), ("transition", 2.0))
+    alphas = {"sigma": 1.0, "kahler": 0.7, "transition": 0.3}
+    powers = loss_powers({"loss_power": {"kahler": 2, "transition": 2.0}})
+    assert powers == (("kahler", 2.0), ("transition", 2.0))
     w = pts.weight
 
     def squared_means(p):
-        st = _stats(model, geo, ("kaehler", "transition"), p, pts)
-        return {t: jnp.sum(w * st[t] ** 2) / jnp.sum(w) for t in ("kaehler", "transition")}
+        st = _stats(model, geo, ("kahler", "transition"), p, pts)
+        return {t: jnp.sum(w * st[t] ** 2) / jnp.sum(w) for t in ("kahler", "transition")}
 
     @jax.jit
     def both(p):
@@ -243,12 +248,12 @@ def test_loss_power_trains_the_weighted_mean_of_squared_residuals(k3):
 
     (v2, g2), (vm, gm), (v1, _) = both(params)
     expected = squared_means(params)
-    for t in ("kaehler", "transition"):
+    for t in ("kahler", "transition"):
         np.testing.assert_allclose(v2[t], expected[t], rtol=1e-12)
         assert abs(float(v2[t]) - float(v1[t]) ** 2) > 1e-6  # not the square of the mean
     reference = jax.grad(lambda p: sum(alphas[t] * v for t, v in squared_means(p).items()))(
         params)
-    no_sigma = jax.jit(lambda p: loss_and_grad(model, geo, {"kaehler": 0.7, "transition": 0.3},
+    no_sigma = jax.jit(lambda p: loss_and_grad(model, geo, {"kahler": 0.7, "transition": 0.3},
                                                None, None, p, pts, False, powers)[1])(params)
     for a, b in zip(jax.tree.leaves(no_sigma), jax.tree.leaves(reference), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-13)
@@ -257,5 +262,5 @@ def test_loss_power_trains_the_weighted_mean_of_squared_residuals(k3):
     with pytest.raises(ValueError, match="loss_power applies to"):
         loss_powers({"loss_power": {"sigma": 2}})
     with pytest.raises(ValueError, match="positive"):
-        loss_powers({"loss_power": {"kaehler": 0}})
-    assert loss_powers({}) == () and loss_powers({"loss_power": {"kaehler": 1}}) == ()
+        loss_powers({"loss_power": {"kahler": 0}})
+    assert loss_powers({}) == () and loss_powers({"loss_power": {"kahler": 1}}) == ()

@@ -8,9 +8,13 @@ import numpy as np
 import pytest
 from conftest import ROOT, compiled, newton_points
 
-from cygen import models as M
-from cygen import runtime as rt
-from cygen.losses import second_chart
+from cygen.geometry import implicit
+from cygen.geometry import local as G
+from cygen.geometry import runtime as rt
+from cygen.learn import jets as J
+from cygen.learn import models as M
+from cygen.learn.losses import second_chart
+from cygen.learn.networks import ACTIVATIONS, activation_derivatives, mlp_init
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +26,7 @@ def quintic():
 
 
 def _locals(geo, z, charts):
-    return jax.vmap(lambda zz, c: M.local(geo, zz, c))(jnp.asarray(z), jnp.asarray(charts))
+    return jax.vmap(lambda zz, c: G.local(geo, zz, c))(jnp.asarray(z), jnp.asarray(charts))
 
 
 def test_phi_metric_is_fs_plus_ambient_hessian_and_chart_covariant(quintic):
@@ -34,17 +38,17 @@ def test_phi_metric_is_fs_plus_ambient_hessian_and_chart_covariant(quintic):
     @jax.jit
     @jax.vmap
     def check(zz, a):
-        loc = M.local(geo, zz, a)
+        loc = G.local(geo, zz, a)
         g = model.metric(params, loc)
         n = zz.shape[0]
 
         def phi(x):  # H = d_m dbar_n phi on the real 2N-vector, then P H P^dagger
             return M.phi_value(params, geo, x[:n] + 1j * x[n:], "gelu")
 
-        h = M.wirtinger(jax.hessian(phi)(jnp.concatenate([loc.zc.real, loc.zc.imag])), n)
+        h = G.wirtinger(jax.hessian(phi)(jnp.concatenate([loc.zc.real, loc.zc.imag])), n)
         ref = loc.g_fs + loc.pullback @ h @ loc.pullback.conj().T
         b = second_chart(geo, zz)
-        gb = model.metric(params, M.local(geo, zz, b))
+        gb = model.metric(params, G.local(geo, zz, b))
         t = rt.transition(geo, zz, a, b)
         return g, ref, loc.g_fs, b, gb, t @ g @ t.conj().T
 
@@ -65,7 +69,7 @@ def test_models_start_near_their_base_metric(quintic):
     @jax.jit
     @jax.vmap
     def metrics(zz, c):
-        loc = M.local(geo, zz, c)
+        loc = G.local(geo, zz, c)
         return loc.g_fs, {name: m.metric(params[name], loc) for name, m in models.items()}
 
     g_fs, gs = metrics(jnp.asarray(z), charts)
@@ -91,8 +95,8 @@ def test_ldl_started_at_fubini_study_is_fs_and_matches_across_charts(quintic):
     @jax.vmap
     def both(zz, c):
         b = second_chart(geo, zz)
-        ga = model.metric(params, M.local(geo, zz, c))
-        gb = model.metric(params, M.local(geo, zz, b))
+        ga = model.metric(params, G.local(geo, zz, c))
+        gb = model.metric(params, G.local(geo, zz, b))
         t = rt.transition(geo, zz, c, b)
         return ga, gb, t @ ga @ t.conj().T, rt.fs_metric(geo, zz, c)
 
@@ -103,12 +107,17 @@ def test_ldl_started_at_fubini_study_is_fs_and_matches_across_charts(quintic):
         M.make_model(geo, "ldl", start="donaldson")
 
 
-def test_activation_jets_match_autodiff():
+def test_activation_derivatives_match_autodiff():
+    def grads(f, k):
+        for _ in range(k):
+            f = jax.grad(f)
+        return jax.vmap(f)
+
     @jax.jit
     def both(s):
-        return {name: (M.activation_jet(name, s), (f(s), jax.vmap(jax.grad(f))(s),
-                                                   jax.vmap(jax.grad(jax.grad(f)))(s)))
-                for name, f in M.ACTIVATIONS.items()}
+        return {name: (activation_derivatives(name, s, 4),
+                       [f(s)] + [grads(f, k)(s) for k in range(1, 5)])
+                for name, f in ACTIVATIONS.items()}
 
     for name, (jet, ref) in both(jnp.linspace(-3.0, 3.0, 13)).items():
         for x, y in zip(jet, ref, strict=True):
@@ -122,10 +131,10 @@ def test_lift_is_the_implicit_function(quintic):
 
     @jax.jit
     def run(zz):
-        loc = M.local(geo, zz, c)
-        at0 = M.lift(geo, loc.zc, c, jnp.zeros(6))
-        jac = jax.jacfwd(lambda t: M.lift(geo, loc.zc, c, t).zc)(jnp.zeros(6))
-        moved = M.lift(geo, loc.zc, c, 1e-2 * jnp.arange(1.0, 7.0))
+        loc = G.local(geo, zz, c)
+        at0 = G.lift(geo, loc.zc, c, jnp.zeros(6))
+        jac = jax.jacfwd(lambda t: G.lift(geo, loc.zc, c, t).zc)(jnp.zeros(6))
+        moved = G.lift(geo, loc.zc, c, 1e-2 * jnp.arange(1.0, 7.0))
         return loc, at0, jac, moved, geo.equations(moved.zc)
 
     loc, at0, jac, moved, residual = run(zz)
@@ -218,7 +227,7 @@ def test_invariant_inputs_are_the_same_point_in_every_chart(quintic):
         @jax.vmap
         def both(zz, c, model=model):
             b = second_chart(geo, zz)
-            return model.inputs(M.local(geo, zz, c)), model.inputs(M.local(geo, zz, b))
+            return model.inputs(G.local(geo, zz, c)), model.inputs(G.local(geo, zz, b))
 
         xa, xb = both(jnp.asarray(z), charts)
         if same:
@@ -228,3 +237,32 @@ def test_invariant_inputs_are_the_same_point_in_every_chart(quintic):
         assert np.all(np.any(xa[:, -10:] != xb[:, -10:], axis=1))  # the roles differ
     with pytest.raises(ValueError, match="inputs"):
         M.make_model(geo, "ldl", widths=[4], inputs="u")
+
+
+def test_one_jet_engine_for_training_and_curvature(quintic):
+    """The trainer's per-channel d dbar phi, the engine's order-1 propagation and the m part
+    of its order-2 propagation (what curvature uses) are one function; the order-1 feature
+    jets are the order-2 ones truncated."""
+    module, z, charts = quintic
+    geo = module.GEOMETRY
+    layers = mlp_init(jax.random.PRNGKey(3), [25, 16, 16, 1], 1.0)
+
+    @jax.jit
+    @jax.vmap
+    def three(zz, c):
+        jt = implicit.jets(geo, zz, c)
+        order1 = J.feature_jets(geo, jt.zc, jt.pullback)
+        order2 = J.feature_jets(geo, jt.zc, jt.pullback, jt.second)
+        return (J.ddbar(layers, J.channels(order1), "gelu"),
+                J.propagate(layers, order1, "gelu").m[..., 0],
+                J.propagate(layers, order2, "gelu").m[..., 0],
+                order1, order2)
+
+    trained, first, second, order1, order2 = three(jnp.asarray(z), jnp.asarray(charts))
+    scale = float(jnp.max(jnp.abs(second)))
+    assert scale > 1e-3
+    np.testing.assert_allclose(trained, first, atol=1e-14 * scale)
+    np.testing.assert_allclose(first, second, atol=1e-14 * scale)
+    for a, b in zip(order1[:3], order2[:3], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-14)
+    assert order1.order == 1 and order2.order == 2

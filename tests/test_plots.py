@@ -17,18 +17,18 @@ from conftest import ROOT, compiled
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
-from cygen import plots
 from cygen.cli import app
-from cygen.measure import sigma
-from cygen.sampling import sample
-from cygen.train import train
+from cygen.evaluate import plots
+from cygen.geometry.measure import sigma
+from cygen.learn.trainer import train
+from cygen.sampling.sampler import sample
 
 runner = CliRunner()
 TORUS = ROOT / "manifolds" / "torus.cy"
 CONFIG = {
     "model": {"widths": [8, 8], "activation": "gelu"},
     "steps_per_call": 10,
-    "eval": {"kaehler_points": 0, "ricci_points": 0},
+    "eval": {"kahler_points": 0, "ricci_points": 0},
 }
 ALL = 5000  # more than the run's validation points: all of them (compiled functions shared)
 
@@ -93,7 +93,7 @@ def test_plot_training(run_dir, tmp_path):
 
 
 def test_plot_eta_matches_the_run_sigma(run_dir, tmp_path):
-    from cygen.runs import load_run
+    from cygen.learn.runs import load_run
 
     run = load_run(run_dir)
     d = plots.eta_data(run, ALL)  # all validation points: exactly what training measured
@@ -179,10 +179,10 @@ def test_report_is_self_contained_html(report_html, run_dir):
 
 
 def test_patch_classes_from_spec():
-    assert plots.patch_classes({}) is None
-    assert plots.patch_classes({"patch_classes": [[0, 2], [1]]}) == [[0, 2], [1]]
-    assert plots.patch_classes({"patch_class_of_chart": [1, 0, 1]}) == [[1], [0, 2]]
-    assert plots.patch_classes({"patch_classes": "nonsense"}) is None
+    assert plots.chart_groups({}) is None
+    assert plots.chart_groups({"patch_classes": [[0, 2], [1]]}) == [[0, 2], [1]]
+    assert plots.chart_groups({"patch_class_of_chart": [1, 0, 1]}) == [[1], [0, 2]]
+    assert plots.chart_groups({"patch_classes": "nonsense"}) is None
 
 
 def test_eta_figure_per_class_and_sigma_groups():
@@ -201,9 +201,9 @@ def test_eta_figure_per_class_and_sigma_groups():
 
 
 def test_training_figure_tolerates_zero_and_missing_terms():
-    log = [{"epoch": 1, "train": {"sigma": 0.3, "kaehler": 0.0, "volume": None},
+    log = [{"epoch": 1, "train": {"sigma": 0.3, "kahler": 0.0, "volume": None},
             "val": {"sigma": 0.2}},
-           {"epoch": 2, "train": {"sigma": 0.1, "kaehler": 0.0, "volume": 1e-3},
+           {"epoch": 2, "train": {"sigma": 0.1, "kahler": 0.0, "volume": 1e-3},
             "val": {"sigma": 0.09, "transition": 1e-17}}]
     fig = plots.training_figure(log, {"sigma_fs": 0.4})
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 4
@@ -213,18 +213,18 @@ def test_training_figure_tolerates_zero_and_missing_terms():
 def test_training_figure_labels_terms_trained_as_powers():
     """With loss_power, the training curve of κ is mean κ², not the norm validation reports:
     the legend must say so, and only for that term."""
-    log = [{"epoch": e, "train": {"sigma": 0.1 / e, "kaehler": 0.03 / e},
-            "val": {"sigma": 0.1 / e, "kaehler": 0.2 / e}} for e in (1, 2)]
-    fig = plots.training_figure(log, None, powers={"kaehler": 2})
+    log = [{"epoch": e, "train": {"sigma": 0.1 / e, "kahler": 0.03 / e},
+            "val": {"sigma": 0.1 / e, "kahler": 0.2 / e}} for e in (1, 2)]
+    fig = plots.training_figure(log, None, powers={"kahler": 2})
     labels = {ax.get_title(): [t.get_text() for t in ax.get_legend().get_texts()]
               for ax in fig.axes if ax.get_visible()}
     assert labels[plots.TERMS["sigma"]] == ["train", "val"]
-    assert labels[plots.TERMS["kaehler"]] == ["train (mean |r|^2, as trained)", "val"]
+    assert labels[plots.TERMS["kahler"]] == ["train (mean |r|^2, as trained)", "val"]
 
 
 def test_no_pyplot():
     """Figures never go through pyplot (no global state, no display): Figure + Agg only."""
-    for name in ("plots.py", "report.py", "cli_plot.py"):
+    for name in ("evaluate/plots.py", "evaluate/report.py", "cli/plot.py"):
         source = (ROOT / "cygen" / name).read_text(encoding="utf-8")
         assert "pyplot" not in source.replace("never through ``pyplot``", ""), name
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 jax.config.update("jax_enable_x64", True)
 
-from cygen import roots as roots_module  # noqa: E402
-from cygen.roots import polish, polyroots  # noqa: E402
+from cygen.sampling import roots as roots_module  # noqa: E402
+from cygen.sampling.roots import polish, polyroots  # noqa: E402
 
 N = 32
 EPS = np.finfo(np.float64).eps

@@ -11,9 +11,9 @@ from conftest import MANIFOLDS, ROOT, compiled
 from typer.testing import CliRunner
 
 from cygen.cli import app
-from cygen.dataset import Dataset
-from cygen.errors import CygenError
-from cygen.sampling import sample, slice_solvers
+from cygen.core.errors import CygenError
+from cygen.sampling.dataset import Dataset
+from cygen.sampling.sampler import sample, slice_solvers
 
 # P5[3,3] needs homotopy continuation, whose XLA compilation is slow on 2 cores.
 FAST = [p for p in MANIFOLDS if p.stem != "p5_33"]

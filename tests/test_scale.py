@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from cygen import scale
+from cygen.geometry import scale
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -25,8 +25,9 @@ SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     import cygen
-    from cygen.sampling import sample
-    from cygen.train import _CHUNK_FNS, train
+    from cygen.sampling.sampler import sample
+    from cygen.learn.step import _CHUNK_FNS
+    from cygen.learn.trainer import train
 
     out = Path(sys.argv[1])
     assert len(jax.devices()) == 4, jax.devices()
@@ -39,7 +40,7 @@ SCRIPT = textwrap.dedent("""
     ds.save(out / "data.npz")
     cfg = {"model": {"widths": [8, 8], "activation": "gelu"}, "batch_size": 32,
            "steps_per_call": 8, "dtype": "float64", "optimizer": {"lr": 3e-3},
-           "eval": {"kaehler_points": 0, "ricci_points": 0}}
+           "eval": {"kahler_points": 0, "ricci_points": 0}}
     for d in (1, 4):
         run = out / f"run{d}"
         m = train(module, run, data=out / "data.npz", points=800, epochs=2, config=cfg,
@@ -102,7 +103,7 @@ def test_single_device_is_the_plain_path():
 
 
 def test_memory_mapped_dataset_and_lazy_rows(tmp_path):
-    from cygen.dataset import Dataset, Rows
+    from cygen.sampling.dataset import Dataset, Rows
 
     rng = np.random.default_rng(0)
     ds = Dataset(rng.normal(size=(50, 5)) + 1j * rng.normal(size=(50, 5)), rng.random(50),
@@ -141,22 +142,22 @@ MULTI = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     pid, port, out = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-    from cygen import scale
+    from cygen.geometry import scale
     if pid >= 0:
         assert scale.initialize(f"localhost:{port}", 2, pid)
     import jax
     import numpy as np
     import cygen
-    from cygen.euler import euler
-    from cygen.sampling import sample
-    from cygen.train import train
+    from cygen.evaluate.integrals import euler
+    from cygen.sampling.sampler import sample
+    from cygen.learn.trainer import train
     module = cygen.load(sys.argv[4])
     ds = sample(module, 800, seed=5, devices=0)
     chi = euler(module, data=ds, devices=0)
     ds.save(out / f"data{pid}.npz")
     cfg = {"model": {"widths": [8, 8], "activation": "gelu"}, "batch_size": 32,
            "steps_per_call": 8, "dtype": "float64", "optimizer": {"lr": 3e-3},
-           "eval": {"kaehler_points": 0, "ricci_points": 0}}
+           "eval": {"kahler_points": 0, "ricci_points": 0}}
     m = train(module, out / f"run{pid}", data=out / f"data{pid}.npz", epochs=2, config=cfg,
               devices=0)
     log = [json.loads(x) for x in (out / f"run{pid}" / "log.jsonl").read_text().splitlines()]

@@ -48,9 +48,9 @@ def test_every_study_runs_small(name, tmp_path):
             assert run["status"] == "completed" and run["sigma"] <= run["sigma_fs"] * 1.01
         assert result["runs"]["phi"]["sigma"] < result["runs"]["phi"]["sigma_fs"]
         base = result["conformal_baseline"]  # sigma = mu = 0 by construction, kappa > 0
-        assert base["sigma"] < 1e-10 and base["transition"] < 1e-10 and base["kaehler"] > 0.1
+        assert base["sigma"] < 1e-10 and base["transition"] < 1e-10 and base["kahler"] > 0.1
         squared = result["runs"]["ldl_squared"]
-        assert squared["config"]["loss_power"] == {"kaehler": 2, "transition": 2}
+        assert squared["config"]["loss_power"] == {"kahler": 2, "transition": 2}
         assert squared["score"] > 0
     if name == "donaldson_start":
         assert set(result["summary"]) == {"fs", "donaldson", "donaldson_fixed"}
@@ -63,8 +63,8 @@ def test_sweep_and_ablation_helpers():
     s = {"lrs": [1e-3, 3e-3], "points": [1000, 2000], "base_lr": 1e-3, "base_points": 2000}
     assert learning_rates.combos(s) == [(1e-3, 2000), (3e-3, 2000), (1e-3, 1000)]
     up = [1.0, 2.0, 4.0, 3.0]
-    runs = {"a": {"curves": {"sigma": up, "kaehler": up, "transition": [1 / x for x in up]}}}
+    runs = {"a": {"curves": {"sigma": up, "kahler": up, "transition": [1 / x for x in up]}}}
     corr = ablations._correlations(runs)
-    assert corr["sigma/kaehler"] == pytest.approx(1.0)
-    assert corr["kaehler/transition"] == pytest.approx(-1.0)
+    assert corr["sigma/kahler"] == pytest.approx(1.0)
+    assert corr["kahler/transition"] == pytest.approx(-1.0)
     assert ablations._ratio([2.0, 1.0]) == 0.5 and ablations._ratio([1.0]) is None

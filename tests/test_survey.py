@@ -8,7 +8,8 @@ import pytest
 from conftest import SHARED
 from typer.testing import CliRunner
 
-from cygen import compile_source, survey
+from cygen import compile_source
+from cygen.evaluate import survey
 
 LIST = SHARED / "data" / "cicy3.json"
 KEYS = {"id", "status", "sigma_fs", "chi_mc", "chi_err", "chi_topological", "timings",

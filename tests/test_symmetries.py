@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, compiled, newton_points
 
-from cygen import symmetry_measure as sm
-from cygen.symmetries import _closure
+from cygen.compiler.analysis.symmetries import _closure
+from cygen.learn import symmetry_measure as sm
 
 M = ROOT / "manifolds"
 
@@ -84,7 +84,7 @@ def test_phase_group_against_brute_force(name, n, firsts):
 
 
 def test_dwork_at_psi_zero_is_fermat():
-    from cygen.compiler import compile_file
+    from cygen.compiler.pipeline import compile_file
 
     sym = compile_file(M / "dwork_quintic.cy", ["psi=0"]).ir.symmetry
     assert sym.order == 75000
@@ -105,7 +105,7 @@ def test_sampled_elements_preserve_the_variety(name):
 
 
 def test_determinism_of_the_analysis():
-    from cygen.compiler import compile_file
+    from cygen.compiler.pipeline import compile_file
 
     a = compile_file(M / "tian_yau.cy").ir.symmetry
     b = ir_of("tian_yau").symmetry
@@ -113,7 +113,7 @@ def test_determinism_of_the_analysis():
 
 
 def test_spec_and_info_keys():
-    from cygen.cli import info_dict
+    from cygen.cli.compile import info_dict
 
     result, module = compiled(M / "fermat_quintic.cy")
     spec = module.SPEC
@@ -161,7 +161,8 @@ def test_delta_sym_vanishes_for_fubini_study_slow(name):
 def test_per_class_ldl_is_chart_covariant(name, n_classes, charts):
     """Each chart's metric is the class network's, evaluated at the point moved into the class
     representative chart by a symmetry, pulled back by the (0/1) chart Jacobian."""
-    from cygen.models import local, make_model, patch_classes
+    from cygen.geometry.local import local
+    from cygen.learn.models import make_model, patch_classes
 
     _, module = compiled(M / f"{name}.cy")
     geo, spec = module.GEOMETRY, module.SPEC
@@ -192,13 +193,13 @@ def test_per_class_ldl_is_chart_covariant(name, n_classes, charts):
 def test_training_logs_delta_sym(tmp_path):
     import json
 
-    from cygen.sampling import sample
-    from cygen.train import train
+    from cygen.learn.trainer import train
+    from cygen.sampling.sampler import sample
 
     _, module = compiled(M / "torus.cy")
     sample(module, 600, seed=3).save(tmp_path / "t.npz")
     cfg = {"model": {"widths": [8], "networks": "per_class"}, "batch_size": 64,
-           "steps_per_call": 4, "eval": {"kaehler_points": 0, "ricci_points": 0,
+           "steps_per_call": 4, "eval": {"kahler_points": 0, "ricci_points": 0,
                                          "symmetry_points": 32}}
     train(module, tmp_path / "run", data=tmp_path / "t.npz", epochs=1, model="ldl", config=cfg)
     (line,) = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]

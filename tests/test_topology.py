@@ -14,8 +14,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cygen import topology
-from cygen.topology import Polynomial, Topology, compute_topology, slice_degree, volume
+from cygen.compiler.analysis import topology
+from cygen.compiler.analysis.topology import compute_topology, slice_degree, volume
+from cygen.compiler.ir import Polynomial, Topology
 
 CICY_PATH = Path(__file__).resolve().parents[2] / "shared/data/cicy3.json"
 TIAN_YAU = ([3, 3], [[3, 0, 1], [0, 3, 1]])

@@ -10,12 +10,17 @@ import numpy as np
 import pytest
 from conftest import ROOT, compiled
 
-from cygen import losses as L
-from cygen.dataset import Dataset
-from cygen.errors import CygenError
-from cygen.runs import load_checkpoint, load_run
-from cygen.sampling import sample
-from cygen.train import TRACES, _cached_evaluator, _split, evaluate, train
+from cygen.core.errors import CygenError
+from cygen.evaluate.runs import evaluate_run as evaluate
+from cygen.learn import losses as L
+from cygen.learn.checkpoint import load_checkpoint
+from cygen.learn.data import split as _split
+from cygen.learn.evaluation import cached_evaluator as _cached_evaluator
+from cygen.learn.runs import load_run
+from cygen.learn.step import TRACES
+from cygen.learn.trainer import train
+from cygen.sampling.dataset import Dataset
+from cygen.sampling.sampler import sample
 
 QUINTIC = ROOT / "manifolds" / "fermat_quintic.cy"
 # one configuration for every run here, so the compiled step is shared (and cached)
@@ -24,7 +29,7 @@ CONFIG = {
     "batch_size": 64,
     "steps_per_call": 10,
     "optimizer": {"lr": 3e-3, "horizon_epochs": 4},
-    "eval": {"kaehler_points": 0, "ricci_points": 0},
+    "eval": {"kahler_points": 0, "ricci_points": 0},
 }
 
 
@@ -87,8 +92,8 @@ def test_load_run_metric_is_the_trained_model(trained, data):
     np.testing.assert_array_equal(np.asarray(jax.vmap(run.chart)(z)), ds.chart[:16])
     assert np.all(np.linalg.eigvalsh(g) > 0)
     # the trainer's float64 path (precomputed inputs, model.apply) gives the same metric
-    pts = L.prepare(run.model, run.geometry, ("kaehler", "transition", "volume"),
-                    ds.points[:16], ds.weights[:16])
+    pts = L.prepare(run.model, run.geometry, ("kahler", "transition", "volume"),
+                    ds.subset(slice(0, 16)))
     stats = _cached_evaluator(run.model, run.geometry, run.config).stats(run.params, pts,
                                                                           ("sigma",))
     eta = np.real(np.linalg.det(g)) / ds.omega_sq[:16]
@@ -163,7 +168,7 @@ def test_lbfgs_fine_tune_lowers_sigma(module, data, tmp_path):
                          ids=lambda p: p.name)
 def test_shipped_configs_resolve(path):
     """Every config in docs/configs/ is a valid override of the defaults."""
-    from cygen.runs import loss_powers, read_config, resolve_config
+    from cygen.learn.config import loss_powers, read_config, resolve_config
 
     overrides = read_config(path)
     cfg = resolve_config(overrides.get("model", {}).get("name", "ldl"), overrides)
@@ -178,7 +183,7 @@ def test_the_tian_yau_ldl_record_matches_the_shipped_config():
     recorded evaluation is at least 5x below FS on the same points."""
     import re
 
-    from cygen.runs import read_config, resolve_config
+    from cygen.learn.config import read_config, resolve_config
 
     record = json.loads((ROOT / "docs" / "studies" / "tian_yau_ldl_long.json").read_text())
     assert "--model ldl" in record["command"]
@@ -198,9 +203,9 @@ def test_the_tian_yau_ldl_record_matches_the_shipped_config():
 
 @pytest.mark.parametrize("text, message", [
     ("loss_power = { sigma = 2 }\n", "loss_power applies to"),
-    ("loss_power = { kaehler = -1 }\n", "must be positive"),
+    ("loss_power = { kahler = -1 }\n", "must be positive"),
     ("bogus = 1\n", "unknown config keys"),
-    ("loss_power = { kaehler = \n", "line 1"),
+    ("loss_power = { kahler = \n", "line 1"),
 ])
 def test_train_cli_rejects_a_bad_config_before_sampling(tmp_path, text, message):
     from typer.testing import CliRunner

@@ -26,6 +26,8 @@ STUDIES: dict[str, str] = {
 }
 SIZES = ("small", "full")
 
+__all__ = ["SIZES", "STUDIES", "run"]
+
 
 def run(name: str, out: str | os.PathLike, size: str = "full",
         progress: Callable[[dict], None] | None = None) -> dict:

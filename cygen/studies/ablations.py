@@ -6,7 +6,7 @@ and kappa and mu correlated).
 The trainer validates only the terms it trains, so each epoch's checkpoint is measured by
 :func:`cygen.train.evaluate` (from the ``progress`` callback, which runs after the checkpoint
 is written) on one common set of fresh points (seed 1): sigma, kappa (on the first
-``kaehler_points``), mu, and the Kähler-class term, from epoch 0 (the initialisation) on.
+``kahler_points``), mu, and the Kähler-class term, from epoch 0 (the initialisation) on.
 kappa and mu are cygen's default "relative" residuals, which do not change when g is
 rescaled (so they cannot be lowered by shrinking the metric).  ``full`` adds a reference run
 on all terms together.
@@ -24,21 +24,23 @@ from pathlib import Path
 
 import numpy as np
 
-import cygen
+from cygen.compiler.loader import load
+from cygen.evaluate.runs import evaluate_run
+from cygen.learn.trainer import train
 from cygen.studies import common
 
 SETTINGS = {
     "small": {"points": 1000, "epochs": 1, "widths": [8], "eval_points": 200,
-              "kaehler_points": 50, "runs": ["sigma", "kaehler", "transition"]},
+              "kahler_points": 50, "runs": ["sigma", "kahler", "transition"]},
     "full": {"points": 10_000, "epochs": 10, "widths": [64, 64, 64], "eval_points": 2000,
-             "kaehler_points": 500, "runs": ["sigma", "kaehler", "transition", "all"]},
+             "kahler_points": 500, "runs": ["sigma", "kahler", "transition", "all"]},
 }
-TERMS = ["sigma", "kaehler", "transition"]
-LABELS = {"sigma": "σ", "kaehler": "κ", "transition": "μ", "volume": "Kähler class",
+TERMS = ["sigma", "kahler", "transition"]
+LABELS = {"sigma": "σ", "kahler": "κ", "transition": "μ", "volume": "Kähler class",
           "all": "σ + 0.1 κ + μ + class"}
-WEIGHTS = {"sigma": {"sigma": 1.0}, "kaehler": {"kaehler": 1.0},
+WEIGHTS = {"sigma": {"sigma": 1.0}, "kahler": {"kahler": 1.0},
            "transition": {"transition": 1.0},
-           "all": {"sigma": 1.0, "kaehler": 0.1, "transition": 1.0, "volume": 1.0}}
+           "all": {"sigma": 1.0, "kahler": 0.1, "transition": 1.0, "volume": 1.0}}
 CONFIG = {"model": {"activation": "tanh", "init_scale": 1.0},
           "optimizer": {"lr": 1e-3, "schedule": "constant"},
           "dtype": "float64", "batch_size": 64}
@@ -46,11 +48,10 @@ CONFIG = {"model": {"activation": "tanh", "init_scale": 1.0},
 
 def tracked(run_dir: Path, eval_path: Path, rows: list[dict], progress=None):
     """A ``progress`` callback that measures every term of each epoch's checkpoint."""
-    from cygen.train import evaluate
 
     def callback(event: dict) -> None:
         if event.get("event") in ("start", "epoch"):
-            m = evaluate(run_dir, data=eval_path)
+            m = evaluate_run(run_dir, data=eval_path)
             rows.append({"epoch": int(event["epoch"]), "wall_s": event.get("wall_s"),
                          **{k: m.get(k) for k in (*TERMS, "volume")}})
         if progress is not None:
@@ -60,17 +61,16 @@ def tracked(run_dir: Path, eval_path: Path, rows: list[dict], progress=None):
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.train import train
 
     started = time.monotonic()
     s = SETTINGS[size]
-    module = cygen.load(common.manifold("fermat_quintic"))
+    module = load(common.manifold("fermat_quintic"))
     data_path, eval_path = common.samples(module, out, s["points"], s["eval_points"])
     result: dict = {"manifold": "fermat_quintic", "model": "ldl", "settings": s, "runs": {}}
     for name in s["runs"]:
         config = {**CONFIG, "model": {**CONFIG["model"], "widths": s["widths"]},
                   "loss": {t: 0.0 for t in (*TERMS, "volume")} | WEIGHTS[name],
-                  "eval": {"kaehler_points": s["kaehler_points"], "ricci_points": 0}}
+                  "eval": {"kahler_points": s["kahler_points"], "ricci_points": 0}}
         rows: list[dict] = []
         metrics = train(module, out / name, data=data_path, epochs=s["epochs"], seed=0,
                         model="ldl", config=config,
@@ -96,7 +96,7 @@ def _correlations(runs: dict, start: int = 0) -> dict[str, float | None]:
     steps = {t: np.concatenate([np.diff(np.log(r["curves"][t][start:])) for r in runs.values()])
              for t in TERMS}
     out = {}
-    for a, b in (("sigma", "kaehler"), ("sigma", "transition"), ("kaehler", "transition")):
+    for a, b in (("sigma", "kahler"), ("sigma", "transition"), ("kahler", "transition")):
         ok = np.isfinite(steps[a]) & np.isfinite(steps[b])
         out[f"{a}/{b}"] = (float(np.corrcoef(steps[a][ok], steps[b][ok])[0, 1])
                            if ok.sum() >= 3 else None)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cygen
+from cygen.compiler.loader import load
+from cygen.learn.trainer import train
 from cygen.studies import common
 
 SETTINGS = {
@@ -22,26 +23,25 @@ SETTINGS = {
              "activations": ["tanh", "sigmoid", "relu", "gelu"]},
 }
 CONFIG = {
-    "loss": {"sigma": 1.0, "kaehler": 0.1, "transition": 1.0, "volume": 1.0},
+    "loss": {"sigma": 1.0, "kahler": 0.1, "transition": 1.0, "volume": 1.0},
     "optimizer": {"lr": 3e-3, "schedule": "cosine", "final_lr": 1e-5},
     "dtype": "float64",
     "batch_size": 64,
 }
-TERMS = {"sigma": "σ", "kaehler": "κ", "transition": "μ", "delta_sym": "Δ_sym"}
+TERMS = {"sigma": "σ", "kahler": "κ", "transition": "μ", "delta_sym": "Δ_sym"}
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.train import train
 
     started = time.monotonic()
     s = SETTINGS[size]
-    module = cygen.load(common.manifold("k3_quartic"))
+    module = load(common.manifold("k3_quartic"))
     data_path = common.points_file(module, out / "data.npz", s["points"], 0)
     result: dict = {"manifold": "k3_quartic", "model": "ldl", "settings": s, "config": CONFIG,
                     "runs": {}}
     for act in s["activations"]:
         config = {**CONFIG, "model": {"activation": act, "widths": s["widths"]},
-                  "eval": {"kaehler_points": 1000, "ricci_points": 0,
+                  "eval": {"kahler_points": 1000, "ricci_points": 0,
                            "symmetry_points": s["symmetry_points"], "symmetry_elements": 8}}
         start: list[float] = []
         callback = common.with_start_delta_sym(out / act, s["symmetry_points"], start, progress)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-import cygen
-from cygen.plots import coordinate_plane
+from cygen.compiler.loader import load
+from cygen.evaluate.plots import coordinate_plane
+from cygen.sampling.sampler import sample
 from cygen.studies import common
 
 SETTINGS = {
@@ -37,7 +38,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
                     "manifolds": {}}
     hists = {}
     for name in MANIFOLDS:
-        data = cygen.sample(cygen.load(common.manifold(name)), s["points"], seed=0)
+        data = sample(load(common.manifold(name)), s["points"], seed=0)
         values, ok = coordinate_plane(data.points, 1, 0)
         u, w = values[ok], np.asarray(data.weights)[ok]
         near = np.min(np.abs(u[:, None] - TOES[None, :]), axis=1) < TOE_RADIUS

@@ -12,8 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cygen import runtime as rt
-from cygen.io import atomic_write
+from cygen.core.io import atomic_write, jsonable
+from cygen.geometry import runtime as rt
+from cygen.geometry.local import Local
+from cygen.learn import losses, models
+from cygen.learn.data import run_dataset, split
+from cygen.learn.runs import load_run
+from cygen.learn.symmetry_measure import model_delta_sym
+from cygen.sampling.dataset import Dataset
+from cygen.sampling.sampler import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +40,6 @@ def manifold(name: str) -> Path:
 def points_file(module, path: Path, n: int, seed: int) -> Path:
     """``path``: ``n`` points sampled with ``seed``, written once (reused when it exists)."""
     if not path.exists():
-        from cygen.sampling import sample
-
         sample(module, n, seed=seed).save(path)
     return path
 
@@ -46,25 +51,23 @@ def samples(module, out: Path, points: int, eval_points: int,
             points_file(module, out / f"{prefix}eval.npz", eval_points, 1))
 
 
-def conformal_baseline(module, points: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+def conformal_baseline(module, data: Dataset) -> dict[str, float]:
     """sigma, kappa, mu of g = (|Omega|^2 / det g_FS)^(1/n) g_FS: exactly sigma = mu = 0, so
     it pays only in kappa.  A non-Kähler run whose (sigma, kappa) lies on the line from FS to
     this metric has learned a rescaling of FS, not the Ricci-flat metric."""
-    from cygen import losses, models
-
     geo = module.GEOMETRY
     dim = int(geo.free.shape[1])
 
-    def inputs(loc: models.Local):
+    def inputs(loc: Local):
         ratio = rt.omega_sq(geo, loc.zc, loc.chart) / jnp.real(rt.det(loc.g_fs))
         return ratio ** (1.0 / dim) * loc.g_fs
 
     net = models.Model("conformal", dim, lambda key: {}, inputs, lambda p, g: g, False)
-    terms = ("kaehler", "transition")
-    pts = losses.prepare(net, geo, terms, points, weights)
+    terms = ("kahler", "transition")
+    pts = losses.prepare(net, geo, terms, data)
     stats = jax.jit(jax.vmap(lambda pt: losses.point_stats(net, geo, terms, {}, pt)))(pts)
-    out = losses.summarize(jax.tree.map(np.asarray, stats), weights, module.SPEC)
-    return {k: out[k] for k in ("sigma", "kaehler", "transition")}
+    out = losses.summarize(jax.tree.map(np.asarray, stats), data.weights, module.SPEC)
+    return {k: out[k] for k in ("sigma", "kahler", "transition")}
 
 
 def curves(run_dir: Path) -> dict[str, list]:
@@ -126,8 +129,6 @@ def plot_curves(ax, data: dict[str, list], keys: list[str], title: str,
 
 
 def write_result(out: Path, name: str, result: dict[str, Any], started: float) -> dict:
-    from cygen.runs import jsonable
-
     result = {"study": name, **result, "wall_s": round(time.monotonic() - started, 1)}
     atomic_write(out / f"{name}.json", json.dumps(jsonable(result), indent=1) + "\n")
     return result
@@ -149,17 +150,10 @@ def checkpoint_delta_sym(run_dir: Path, n_points: int, n_elements: int = 8) -> f
     """Delta_sym of a run's current checkpoint on the trainer's own symmetry points (the first
     ``n_points`` validation points), with the trainer's group elements: called from a
     ``progress`` callback at the ``start`` event it gives the epoch-0 value of the curve."""
-    from cygen.dataset import Dataset
-    from cygen.runs import load_run
-    from cygen.symmetry_measure import model_delta_sym
-    from cygen.train import _split
-
     run = load_run(run_dir)
     cfg = run.config
-    data = Path(cfg["data"])
-    points = Dataset.load(data if data.is_absolute() else run_dir / data).points
-    points = points[: int(cfg["points"])]
-    _, val_idx = _split(len(points), int(cfg["seed"]), float(cfg["val_fraction"]))
+    points = run_dataset(Path(run_dir), cfg).points
+    _, val_idx = split(len(points), int(cfg["seed"]), float(cfg["val_fraction"]))
     fn = model_delta_sym(run.model, run.module, points[val_idx][:n_points], n_elements,
                          int(cfg["seed"]))
     return fn(run.params)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-import cygen
+from cygen.compiler.loader import load
+from cygen.evaluate.runs import evaluate_run
+from cygen.learn.trainer import train
 from cygen.studies import common
 
 SETTINGS = {
@@ -24,7 +26,7 @@ SETTINGS = {
 }
 CONFIG = {"batch_size": 64, "model": {"activation": "gelu"},
           "optimizer": {"lr": 2e-3, "schedule": "cosine"},
-          "eval": {"kaehler_points": 0, "ricci_points": 0}}
+          "eval": {"kahler_points": 0, "ricci_points": 0}}
 
 
 def starts(s: dict) -> dict[str, tuple[str | None, dict]]:
@@ -35,11 +37,10 @@ def starts(s: dict) -> dict[str, tuple[str | None, dict]]:
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.train import evaluate, train
 
     started = time.monotonic()
     s = SETTINGS[size]
-    module = cygen.load(common.manifold("fermat_quintic"))
+    module = load(common.manifold("fermat_quintic"))
     data_path, eval_path = common.samples(module, out, s["points"], s["eval_points"])
     result: dict = {"manifold": "fermat_quintic", "settings": s, "config": CONFIG, "runs": {}}
     for label, (init, options) in starts(s).items():
@@ -49,7 +50,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
             run_dir = out / f"{label}_seed{seed}"
             metrics = train(module, run_dir, data=data_path, epochs=s["epochs"], seed=seed,
                             model="phi", config=config, init=init, progress=progress)
-            fresh = evaluate(run_dir, data=eval_path)
+            fresh = evaluate_run(run_dir, data=eval_path)
             result["runs"][f"{label}/seed{seed}"] = {
                 "start": label, "seed": seed, "init": init, "status": metrics["status"],
                 "sigma_val": metrics["sigma"],

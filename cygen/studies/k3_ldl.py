@@ -14,7 +14,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cygen
+from cygen.compiler.loader import load
+from cygen.learn.trainer import train
+from cygen.sampling.sampler import sample
 from cygen.studies import common
 
 SETTINGS = {
@@ -24,34 +26,32 @@ SETTINGS = {
 }
 CONFIG = {
     "model": {"activation": "tanh"},
-    "loss": {"sigma": 1.0, "kaehler": 0.3, "transition": 1.0, "volume": 1.0},
+    "loss": {"sigma": 1.0, "kahler": 0.3, "transition": 1.0, "volume": 1.0},
     "optimizer": {"lr": 3e-3, "schedule": "cosine", "final_lr": 1e-5},
     "dtype": "float64",
     "batch_size": 64,
-    "eval": {"kaehler_points": 2000, "ricci_points": 0},
+    "eval": {"kahler_points": 2000, "ricci_points": 0},
 }
-KAEHLER_WEIGHTS = {"kappa_1": 1.0, "kappa_0.3": 0.3}
-TERMS = ["sigma", "kaehler", "transition", "volume"]
+KAHLER_WEIGHTS = {"kappa_1": 1.0, "kappa_0.3": 0.3}
+TERMS = ["sigma", "kahler", "transition", "volume"]
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.train import train
 
     started = time.monotonic()
     s = SETTINGS[size]
-    module = cygen.load(common.manifold("k3_quartic"))
-    fresh = cygen.sample(module, s["baseline_points"], seed=1)
+    module = load(common.manifold("k3_quartic"))
+    fresh = sample(module, s["baseline_points"], seed=1)
     result = {"manifold": "k3_quartic", "model": "ldl", "settings": s, "runs": {},
-              "conformal_baseline": common.conformal_baseline(module, fresh.points,
-                                                              fresh.weights)}
-    fig, axes = common.figure(len(KAEHLER_WEIGHTS))
-    for i, (label, kappa) in enumerate(KAEHLER_WEIGHTS.items()):
+              "conformal_baseline": common.conformal_baseline(module, fresh)}
+    fig, axes = common.figure(len(KAHLER_WEIGHTS))
+    for i, (label, kappa) in enumerate(KAHLER_WEIGHTS.items()):
         config = {**CONFIG, "model": {**CONFIG["model"], "widths": s["widths"]},
-                  "loss": {**CONFIG["loss"], "kaehler": kappa}}
+                  "loss": {**CONFIG["loss"], "kahler": kappa}}
         metrics = train(module, out / label, points=s["points"], epochs=s["epochs"], seed=0,
                         model="ldl", config=config, progress=progress)
         data = common.curves(out / label)
-        kappas = data.get("kaehler") or [0.0]
+        kappas = data.get("kahler") or [0.0]
         peak = max(range(len(kappas)), key=lambda j: kappas[j] or 0.0)
         result["runs"][label] = {
             "config": config, "status": metrics["status"], "sigma_fs": metrics["sigma_fs"],
@@ -59,14 +59,14 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
             "decreased": {t: common.decreasing(data.get(t, [])) for t in TERMS},
             # the network starts near a constant (hence Kähler) metric, so kappa may first
             # rise; from its peak on, do sigma, kappa and mu fall together?
-            "kaehler_peak_epoch": peak + 1,
-            "decreased_after_kaehler_peak": {t: common.decreasing(data.get(t, []), peak)
+            "kahler_peak_epoch": peak + 1,
+            "decreased_after_kahler_peak": {t: common.decreasing(data.get(t, []), peak)
                                              for t in TERMS},
             "curves": data,
         }
         ax = axes[0, i]
         common.plot_curves(ax, data, TERMS, f"K3, ldl, κ weight {kappa:g}: validation",
-                           {"sigma": "σ", "kaehler": "κ", "transition": "μ",
+                           {"sigma": "σ", "kahler": "κ", "transition": "μ",
                             "volume": "Kähler class"})
         ax.axhline(metrics["sigma_fs"], ls="--", c="gray", lw=1, label="σ of FS")
     result["figures"] = [common.save_figure(fig, out / "k3_ldl_curves.png")]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cygen
+from cygen.compiler.loader import load
+from cygen.evaluate.runs import evaluate_run
+from cygen.learn.trainer import train
 from cygen.studies import common
 
 SETTINGS = {
@@ -27,7 +29,7 @@ SETTINGS = {
 }
 CONFIG = {"batch_size": 64, "model": {"activation": "gelu"},
           "optimizer": {"schedule": "constant"},
-          "eval": {"kaehler_points": 0, "ricci_points": 0}}
+          "eval": {"kahler_points": 0, "ricci_points": 0}}
 
 
 def combos(s: dict) -> list[tuple[float, int]]:
@@ -38,13 +40,12 @@ def combos(s: dict) -> list[tuple[float, int]]:
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.train import evaluate, train
 
     started = time.monotonic()
     s = SETTINGS[size]
     result: dict = {"model": "phi", "settings": s, "config": CONFIG, "runs": {}}
     for name in s["manifolds"]:
-        module = cygen.load(common.manifold(name))
+        module = load(common.manifold(name))
         data_path, eval_path = common.samples(module, out, max(s["points"] + [s["base_points"]]),
                                               s["eval_points"], prefix=f"{name}_")
         for lr, n in combos(s):
@@ -54,7 +55,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
             run_dir = out / name / f"lr{lr:g}_n{n}"
             metrics = train(module, run_dir, data=data_path, points=n, epochs=s["epochs"],
                             seed=0, model="phi", config=config, progress=progress)
-            fresh = evaluate(run_dir, data=eval_path)
+            fresh = evaluate_run(run_dir, data=eval_path)
             result["runs"][key] = {
                 "manifold": name, "lr": lr, "points": n, "status": metrics["status"],
                 "sigma_fs": fresh["sigma_fs"], "sigma_val": metrics["sigma"],

@@ -16,7 +16,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cygen
+from cygen.compiler.loader import load
+from cygen.learn.trainer import train
+from cygen.sampling.sampler import sample
 from cygen.studies import common
 
 SETTINGS = {
@@ -26,7 +28,7 @@ SETTINGS = {
              "ldl": [128, 128, 128], "ldl_points": 20_000, "baseline_points": 4000},
 }
 PHI = {"batch_size": 128, "optimizer": {"lr": 3e-3, "schedule": "cosine", "final_lr": 1e-5},
-       "eval": {"kaehler_points": 0, "ricci_points": 0}}
+       "eval": {"kahler_points": 0, "ricci_points": 0}}
 # ldl starts at FS (start = "fs": g = C L D L^dagger C^dagger, C C^dagger = g_FS); from the
 # identity in all 288 charts it stays on the constant-metric plateau (sigma 0.29 > FS 0.21)
 # gelu: in the activations study (K3) it beat tanh on sigma, kappa and mu alike; with tanh the
@@ -34,28 +36,26 @@ PHI = {"batch_size": 128, "optimizer": {"lr": 3e-3, "schedule": "cosine", "final
 LDL = {"model": {"activation": "gelu", "start": "fs"},
        "optimizer": {"lr": 3e-3, "schedule": "cosine", "final_lr": 1e-5},
        "dtype": "float64", "batch_size": 128,
-       "eval": {"kaehler_points": 1000, "ricci_points": 0}}
+       "eval": {"kahler_points": 1000, "ricci_points": 0}}
 LDL_WEIGHTS = {  # kappa, mu weights (sigma = volume = 1)
-    "full_loss": {"kaehler": 0.1, "transition": 1.0},
-    "light": {"kaehler": 0.01, "transition": 0.03},
-    "sigma_only": {"kaehler": 0.0, "transition": 0.0},
-    "squared": {"kaehler": 1.0, "transition": 3.0},
+    "full_loss": {"kahler": 0.1, "transition": 1.0},
+    "light": {"kahler": 0.01, "transition": 0.03},
+    "sigma_only": {"kahler": 0.0, "transition": 0.0},
+    "squared": {"kahler": 1.0, "transition": 3.0},
 }
 # the squared run trains mean kappa^2 and mu^2 (docs/training.md, "Penalty powers")
-LDL_POWERS = {"squared": {"kaehler": 2, "transition": 2}}
+LDL_POWERS = {"squared": {"kahler": 2, "transition": 2}}
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.sampling import sample
-    from cygen.train import train
 
     started = time.monotonic()
     s = SETTINGS[size]
-    module = cygen.load(common.manifold("tian_yau"))
+    module = load(common.manifold("tian_yau"))
     data_path = common.points_file(module, out / "data.npz", s["points"], 0)
     result = {"manifold": "tian_yau", "settings": s, "runs": {}}
     fresh = sample(module, s["baseline_points"], seed=1)
-    result["conformal_baseline"] = common.conformal_baseline(module, fresh.points, fresh.weights)
+    result["conformal_baseline"] = common.conformal_baseline(module, fresh)
     jobs = [("phi", "phi", PHI, s["points"])]
     jobs += [(f"ldl_{key}", "ldl", {**LDL, "loss": {"sigma": 1.0, "volume": 1.0, **w},
                                     "loss_power": LDL_POWERS.get(key, {})},
@@ -70,14 +70,14 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
         result["runs"][label] = {
             "config": config, "points": n, "status": metrics["status"],
             "sigma": metrics["sigma"], "sigma_fs": metrics["sigma_fs"],
-            "kaehler": metrics.get("kaehler"), "transition": metrics.get("transition"),
+            "kahler": metrics.get("kahler"), "transition": metrics.get("transition"),
             "volume": metrics.get("volume"), "improvement": metrics["sigma_fs"] / metrics["sigma"],
             "curves": data}
         if name == "ldl":  # 1 at FS and at the conformal baseline, 0 at the Ricci-flat metric
             result["runs"][label]["score"] = (
                 metrics["sigma"] / metrics["sigma_fs"]
-                + metrics["kaehler"] / result["conformal_baseline"]["kaehler"])
-        terms = ["sigma", "kaehler", "transition", "volume"] if name == "ldl" else ["sigma"]
+                + metrics["kahler"] / result["conformal_baseline"]["kahler"])
+        terms = ["sigma", "kahler", "transition", "volume"] if name == "ldl" else ["sigma"]
         ax = axes[0, i]
         common.plot_curves(ax, data, terms, f"Tian-Yau, {label}: validation")
         ax.axhline(metrics["sigma_fs"], ls="--", c="gray", lw=1)

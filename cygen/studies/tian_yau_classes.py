@@ -16,7 +16,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cygen
+from cygen.compiler.loader import load
+from cygen.learn.runs import load_run
+from cygen.learn.trainer import train
 from cygen.studies import common
 
 SETTINGS = {
@@ -26,28 +28,27 @@ SETTINGS = {
              "networks": ["per_class", "shared"]},
 }
 CONFIG = {
-    "loss": {"sigma": 1.0, "kaehler": 0.1, "transition": 1.0, "volume": 1.0},
+    "loss": {"sigma": 1.0, "kahler": 0.1, "transition": 1.0, "volume": 1.0},
     "optimizer": {"lr": 3e-3, "schedule": "cosine", "final_lr": 1e-5},
     "dtype": "float64",
     "batch_size": 64,
 }
-TERMS = ["sigma", "kaehler", "transition", "volume"]
-LABELS = {"sigma": "σ", "kaehler": "κ", "transition": "μ", "volume": "Kähler class"}
+TERMS = ["sigma", "kahler", "transition", "volume"]
+LABELS = {"sigma": "σ", "kahler": "κ", "transition": "μ", "volume": "Kähler class"}
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.train import train
 
     started = time.monotonic()
     s = SETTINGS[size]
-    module = cygen.load(common.manifold("tian_yau"))
+    module = load(common.manifold("tian_yau"))
     data_path = common.points_file(module, out / "data.npz", s["points"], 0)
     result: dict = {"manifold": "tian_yau", "model": "ldl", "settings": s, "config": CONFIG,
                     "patch_classes": len(module.SPEC["patch_classes"]), "runs": {}}
     for networks in s["networks"]:
         config = {**CONFIG, "model": {"activation": "tanh", "start": "fs",
                                       "widths": s["widths"], "networks": networks},
-                  "eval": {"kaehler_points": 1000, "ricci_points": 0,
+                  "eval": {"kahler_points": 1000, "ricci_points": 0,
                            "symmetry_points": s["symmetry_points"], "symmetry_elements": 8}}
         start: list[float] = []
         callback = common.with_start_delta_sym(out / networks, s["symmetry_points"], start,
@@ -69,7 +70,6 @@ def _count(run_dir: Path) -> int:
     """Number of real parameters of a run's model."""
     import jax
 
-    from cygen.runs import load_run
 
     return int(sum(x.size for x in jax.tree.leaves(load_run(run_dir).params)))
 

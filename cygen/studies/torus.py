@@ -14,8 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-import cygen
-from cygen import runtime as rt
+from cygen.compiler.loader import load
+from cygen.geometry import runtime as rt
+from cygen.learn.runs import load_run
+from cygen.learn.trainer import train
+from cygen.sampling.sampler import sample
 from cygen.studies import common
 
 PLOT_POINTS = 2500  # per patch in the figure
@@ -27,20 +30,18 @@ SETTINGS = {
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
-    from cygen.runs import load_run
-    from cygen.train import train
 
     started = time.monotonic()
     s = SETTINGS[size]
-    module = cygen.load(common.manifold("torus"))
+    module = load(common.manifold("torus"))
     geo = module.GEOMETRY
     config = {"model": {"widths": s["widths"]}, "batch_size": 64,
               "optimizer": {"lr": 2e-3, "schedule": "cosine", "final_lr": 1e-5},
-              "eval": {"kaehler_points": 0, "ricci_points": 0}}
+              "eval": {"kahler_points": 0, "ricci_points": 0}}
     metrics = train(module, out / "run", points=s["points"], epochs=s["epochs"], seed=0,
                     model="phi", config=config, progress=progress)
     learned = load_run(out / "run")
-    data = cygen.sample(module, s["eval_points"], seed=1)
+    data = sample(module, s["eval_points"], seed=1)
     fs = common.eta(lambda z, c: rt.fs_metric(geo, z, c), geo, data.points, data.chart,
                     data.omega_sq)
     nn = common.eta(learned.metric_in, geo, data.points, data.chart, data.omega_sq)

@@ -1,0 +1,5 @@
+"""``python -m cygen.cli``."""
+
+from cygen.cli.app import main
+
+main()

@@ -1,0 +1,126 @@
+"""``cygen train`` and ``cygen eval``: learn a metric, and evaluate it on fresh points."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cygen.cli.common import DevicesOpt, enable_jax_cache, fmt, guarded, out, table
+from cygen.core.errors import CygenError
+
+__all__ = ["register"]
+
+
+class ModelName(enum.StrEnum):
+    phi = "phi"
+    ldl = "ldl"
+    add = "add"
+    mult = "mult"
+
+
+def train(
+    source: Annotated[Path, typer.Argument(help="A .cy file or a generated module (.py).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory to create/resume.")],
+    points: Annotated[int | None, typer.Option(help="Points to sample (default 100000).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop cleanly (checkpointed) after this wall time.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    model: Annotated[ModelName, typer.Option(help="Metric ansatz.")] = ModelName.phi,
+    config: Annotated[
+        Path | None, typer.Option(help="A run.toml / .json overriding the defaults.")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Use points from `cygen sample`.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    init: Annotated[
+        str | None, typer.Option(help="Start from a balanced metric: donaldson:K (phi on top of "
+                                    "it, with h trained; ldl/add/mult in its frame).")
+    ] = None,
+    log_symmetry: Annotated[
+        int, typer.Option(help="Log Delta_sym per epoch on this many validation points.")
+    ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    devices: DevicesOpt = 1,
+) -> None:
+    """Compile, sample, train a metric and evaluate it; writes RUN/metrics.json.
+
+    Examples:
+
+      cygen train manifolds/fermat_quintic.cy --out runs/quintic --points 100000 --epochs 30
+
+      cygen train manifolds/tian_yau.cy --out runs/ty --model ldl --max-minutes 10
+
+      cygen train manifolds/fermat_quintic.cy --out runs/quintic --resume --epochs 50
+
+      cygen train manifolds/fermat_quintic.cy --out runs/q3 --init donaldson:3
+    """
+    from cygen.learn.config import read_config, resolve_config
+
+    overrides = None
+    if config is not None:  # a bad config fails here, before any sampling
+        try:
+            overrides = read_config(config)
+            if not resume:
+                resolve_config(model.value, overrides)
+        except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+            raise CygenError(f"{config}: {exc}") from None
+    if log_symmetry > 0:  # eval.symmetry_points (docs/symmetries.md)
+        overrides = dict(overrides or {})
+        overrides["eval"] = {**overrides.get("eval", {}), "symmetry_points": log_symmetry}
+    enable_jax_cache()
+    from cygen.core.progress import Progress
+    from cygen.learn.trainer import progress_callback
+    from cygen.learn.trainer import train as run_train
+
+    with Progress(transient=False) as bar:
+        metrics = run_train(source, out_dir, points=points, epochs=epochs,
+                            max_minutes=max_minutes, seed=seed, model=model.value,
+                            config=overrides, data=data, resume=resume,
+                            progress=progress_callback(bar), init=init, devices=devices)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    headline = [("sigma before (FS)", fmt(metrics.get("sigma_fs"))),
+                ("sigma after (learned)", fmt(metrics.get("sigma")))]
+    out.print(table(f"trained {out_dir}", headline + [
+        (k, fmt(v)) for k, v in metrics.items()
+        if not isinstance(v, dict | list) and k not in ("sigma", "sigma_fs")]))
+
+
+def eval_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory from `cygen train`.")],
+    points: Annotated[int, typer.Option(help="Fresh points to evaluate on.")] = 10_000,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the run's seed + 1).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Evaluate a trained metric on fresh points (sigma, Kählerity, transition, volume).
+
+    Examples:
+
+      cygen eval runs/quintic --points 50000
+
+      cygen eval runs/quintic --json
+    """
+    if not (run_dir / "config.json").exists():
+        raise CygenError(f"{run_dir} is not a run directory (no config.json)")
+    enable_jax_cache()
+    from cygen.evaluate.runs import evaluate_run
+
+    metrics = evaluate_run(run_dir, points=points, seed=seed)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    out.print(table(f"evaluated {run_dir}", [(k, fmt(v)) for k, v in metrics.items()
+                                            if not isinstance(v, dict | list)]))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train`` and ``eval`` to ``app``."""
+    app.command("train")(guarded(train))
+    app.command("eval")(guarded(eval_cmd))

@@ -1,0 +1,87 @@
+"""Stage 2: AST -> :class:`cygen.ir.ManifoldIR`, one analysis per module.
+
+    lower           names, numbers, parameters, generic(...)   (cygen.lower)
+    configuration   multidegrees, homogeneity, c1, dimension    (cygen.configuration)
+    volume_form     admissible dependent sets                   (cygen.volume_form)
+    patches         charts and select_chart tables              (cygen.patches)
+    fubini_study    the ambient Fubini-Study metric             (cygen.fubini_study)
+    topology        chi, intersection numbers, c2.J             (cygen.topology)
+    symmetries      symmetry group and patch classes           (cygen.symmetries)
+    kernels         CSE of every emitted expression             (cygen.kernels)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import PurePath
+
+import sympy as sp
+
+from cygen.compiler import syntax as S
+from cygen.compiler.analysis.configuration import configuration_matrix
+from cygen.compiler.analysis.fubini_study import ambient_metric
+from cygen.compiler.analysis.patches import enumerate_charts
+from cygen.compiler.analysis.slices import slice_types
+from cygen.compiler.analysis.symmetries import analyse_symmetry
+from cygen.compiler.analysis.topology import compute_topology
+from cygen.compiler.analysis.volume_form import admissible_dependent_sets, jacobian_matrix
+from cygen.compiler.ir import ManifoldIR
+from cygen.compiler.kernels import make_kernel
+from cygen.compiler.lower import lower
+from cygen.core.errors import CygenError
+
+
+def source_hash(source: str, overrides: Mapping[str, sp.Expr] | None = None) -> str:
+    """SHA-256 of the source text plus any parameter overrides (a stable identity)."""
+    text = source
+    for key in sorted(overrides or {}):
+        text += f"\n#--param {key}={sp.srepr(overrides[key])}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def analyse(
+    program: S.Program,
+    overrides: Mapping[str, sp.Expr] | None = None,
+    *,
+    allow_non_cy: bool = False,
+) -> ManifoldIR:
+    """Run every analysis; raises :class:`cygen.errors.CygenError` on bad input."""
+    model = lower(program, overrides)
+    try:
+        matrix = configuration_matrix(model, allow_non_cy=allow_non_cy)
+    except Exception as exc:
+
+        if isinstance(exc, CygenError) and exc.filename is None:
+            raise exc.located(program.filename, program.source) from None
+        raise
+    coords = tuple(c for f in model.factors for c in f.coords)
+    conj = tuple(sp.Symbol(f"{c}_bar") for c in coords)
+    n, k = len(coords), len(model.equations)
+
+    jac = jacobian_matrix(model.equations, coords)
+    dependent_sets = admissible_dependent_sets(model.equations, coords)
+    charts = enumerate_charts(model.factors, dependent_sets)
+    topology = compute_topology([f.dim for f in model.factors], matrix)
+
+    return ManifoldIR(
+        name=model.name,
+        source_name=PurePath(program.filename).name,  # location-independent bytes
+        source_hash=source_hash(program.source, overrides),
+        factors=model.factors,
+        coords=coords,
+        conj_coords=conj,
+        params=model.params,
+        kahler=model.kahler,
+        configuration=matrix,
+        dimension=topology.dimension,
+        equations=make_kernel("equations", model.equations, (k,), conj),
+        jacobian=make_kernel("jacobian", list(jac), (k, n), conj),
+        fs_ambient=make_kernel(
+            "fs_ambient", ambient_metric(model.factors, coords, conj, model.kahler), (n, n), conj
+        ),
+        charts=charts,
+        topology=topology,
+        slices=slice_types([f.dim for f in model.factors], matrix),
+        symmetry=analyse_symmetry(model.factors, coords, model.equations, model.kahler, charts),
+    )

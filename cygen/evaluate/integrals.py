@@ -1,0 +1,231 @@
+"""The Euler number by integration, and curvature summaries, of any metric on a sampled X.
+
+``cygen.sample`` gives points with absolute weights w = |Omega|^2 / rho (rho vol_0 the
+sampled measure, whose total mass is the integer slice count; docs/sampling.md), so a top
+form F vol_0 integrates as
+
+    int_X F vol_0 = E[w F / |Omega|^2] = E[F / rho]
+
+with no fitted constant (the ratio is chart-independent, so this holds on non-CY X too).
+The top Chern form is c_n = e det(g) vol_0 with e the Euler density of
+:mod:`cygen.curvature`; hence chi_mc = mean(w e det g / |Omega|^2) and its Monte-Carlo
+standard error std(...)/sqrt(n).  ``metric_fn=None`` is the Fubini-Study metric (closed-form
+derivatives); any other metric is a function ``(z, chart) -> g`` in the chart coordinates,
+or a trained run (:func:`cygen.learn.runs.load_run`: a ``phi`` run through its model's own
+jets, :mod:`cygen.learn.jets`; any other through autodiff of its ``metric_in``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from cygen.geometry import batching, scale
+from cygen.geometry import curvature as cv
+from cygen.geometry.measure import ricci_measure
+from cygen.learn.runs import resolve
+from cygen.sampling.sampler import sample
+
+BATCH = 4096  # FS points per jitted call (a fixed shape: the last batch is padded)
+BATCH_AUTODIFF = 256  # for other metrics: nested forward-mode AD holds more per point
+TOLERANCE = 0.02  # chi agrees if |chi_mc - chi| <= max(2% |chi|, 3 chi_err)
+
+_JITTED: dict = {}  # compiled per-point functions, most recent last
+_JITTED_MAX = 16
+
+
+def _resolve(source_or_module, metric_fn, params=None, allow_non_cy: bool = False):
+    """(module, metric) from a .cy/.py path, a loaded module, a run directory or a run."""
+    target = resolve(source_or_module, params, allow_non_cy=allow_non_cy)
+    return target.module, target.run if metric_fn is None else metric_fn
+
+
+def route(metric_fn) -> str:
+    """How the metric's derivatives are taken: ``fs_closed_form``, ``jets:<model>`` (a run
+    whose model has closed-form jets, e.g. ``jets:phi``), or ``autodiff``."""
+    if metric_fn is None or (isinstance(metric_fn, str) and metric_fn == "fs"):
+        return "fs_closed_form"
+    if isinstance(getattr(metric_fn, "route", None), str):
+        return metric_fn.route
+    if callable(getattr(metric_fn, "jet", None)):
+        return f"jets:{type(metric_fn).__name__}"
+    return "autodiff"
+
+
+def metric_name(metric_fn) -> str:
+    if metric_fn is None or (isinstance(metric_fn, str) and metric_fn == "fs"):
+        return "fubini_study"
+    path = getattr(metric_fn, "path", None)
+    if path is not None:
+        return f"run:{path}"
+    return getattr(metric_fn, "__name__", type(metric_fn).__name__)
+
+
+def point_function(module, metric_fn, what: str = "euler", embedding: str = "tangent"):
+    """jit(vmap(...)) of per-point quantities: ``what`` = "euler" or "curvature" (cached)."""
+    try:
+        key = (module, metric_fn, what, embedding)
+        hash(key)
+    except TypeError:
+        key = (module, id(metric_fn), what, embedding)
+    if key not in _JITTED:
+        geo = module.GEOMETRY
+
+        if what == "euler":
+            def one(z, chart):
+                return {"euler_form": cv.euler_form(metric_fn, geo, z, chart,
+                                                    embedding=embedding)}
+        elif what == "curvature":
+            def one(z, chart):
+                c = cv.curvature(metric_fn, geo, z, chart, embedding=embedding)
+                return {"det_g": c.det_g, "scalar": c.scalar, "chern": c.chern}
+        else:
+            raise ValueError(f"unknown quantity {what!r}")
+        _JITTED[key] = (jax.jit(jax.vmap(one)), metric_fn)  # keep metric_fn alive for id()
+        while len(_JITTED) > _JITTED_MAX:
+            _JITTED.pop(next(iter(_JITTED)))
+    return _JITTED[key][0]
+
+
+def default_batch(metric_fn, batch: int | None = None) -> int:
+    """``batch`` if given, else the points per jitted call for this metric's route."""
+    if batch is not None:
+        return batch
+    fs = metric_fn is None or (isinstance(metric_fn, str) and metric_fn == "fs")
+    return BATCH if fs else BATCH_AUTODIFF
+
+
+def evaluate(fn, points: np.ndarray, charts: np.ndarray, batch: int = BATCH,
+             mesh=None) -> dict:
+    """Apply a jitted per-point function ``fn(z, chart)`` in fixed-size batches
+    (:func:`cygen.geometry.batching.padded_map`); with a ``mesh`` every batch is split
+    across its devices."""
+    return batching.padded_map(lambda b: fn(*b), (points, charts), batch, mesh)
+
+
+def _mean_err(x: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(x)), float(np.std(x) / math.sqrt(len(x)))
+
+
+def _sample(module, n: int, seed: int, data, devices: int | None = 1):
+    """(dataset, seconds, seed): ``data`` as given (its own seed), or n fresh points."""
+    start = time.perf_counter()
+    if data is None:
+        data = sample(module, n, seed, devices=devices)
+    else:
+        seed = data.metadata.get("seed", seed)
+    return data, time.perf_counter() - start, seed
+
+
+def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
+          data=None, embedding: str = "tangent", batch: int | None = None, params=None,
+          allow_non_cy: bool = False, devices: int | None = 1) -> dict[str, Any]:
+    """chi = int_X c_n(g) by Monte Carlo on ``n`` sampled points (or on ``data``).
+
+    ``devices`` > 1 (``None``/0: all) shards the sampling and the density over a mesh.
+
+    Returns ``chi_mc``, ``chi_err`` (standard error), ``chi_topological`` (SPEC["euler"]),
+    ``sigmas`` = |chi_mc - chi| / chi_err, ``relative_error``, ``agrees`` (within
+    max(2%, 3 standard errors)), ``n``, ``points_per_second`` (Euler density evaluation,
+    JIT compilation included), ``seconds_sampling``, ``nonfinite`` (points whose density is
+    not finite; excluded — nonzero only for a broken metric), ``metric``, ``route``
+    (``fs_closed_form``, ``jets:phi`` for a trained phi run — the model's own jets — or
+    ``autodiff``) and ``seed``.
+    """
+    module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
+    data, t_sample, seed = _sample(module, n, seed, data, devices)
+    name = metric_name(metric_fn)
+    start = time.perf_counter()
+    fn = point_function(module, metric_fn, "euler", embedding)
+    mesh = scale.mesh(devices)
+    batch = default_batch(metric_fn, batch)
+    form = evaluate(fn, data.points, data.chart, batch, mesh)["euler_form"]
+    t_eval = time.perf_counter() - start
+    integrand = form * data.weights / data.omega_sq  # = c_n / (rho vol_0)
+    ok = np.isfinite(integrand)
+    chi_mc, chi_err = _mean_err(integrand[ok])
+    chi = module.SPEC["euler"]
+    diff = abs(chi_mc - chi)
+    return {
+        "name": module.SPEC["name"],
+        "metric": name,
+        "route": route(metric_fn),
+        "n": int(len(data)),
+        "chi_mc": chi_mc,
+        "chi_err": chi_err,
+        "chi_topological": chi,
+        "sigmas": diff / chi_err if chi_err > 0 else (0.0 if diff == 0 else math.inf),
+        "relative_error": diff / abs(chi) if chi else None,
+        "agrees": bool(diff <= max(TOLERANCE * abs(chi), 3 * chi_err)),
+        "points_per_second": round(len(data) / t_eval, 1),
+        "seconds_sampling": round(t_sample, 3),
+        "nonfinite": int(np.count_nonzero(~ok)),
+        "seed": seed,
+        "devices": scale.size(mesh),
+    }
+
+
+def curvature_summary(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
+                      data=None, embedding: str = "tangent", batch: int | None = None,
+                      params=None, allow_non_cy: bool = False) -> dict[str, Any]:
+    """Ricci measure, Ricci scalar statistics and the Chern numbers int c_k ^ J^(n-k).
+
+    J is the metric's own Kähler form omega.  Keys: ``ricci_measure`` (cymetric's
+    definition, see :func:`ricci_measure`), ``ricci_scalar_mean`` / ``ricci_scalar_std``
+    (volume-weighted mean and spread of R over X), ``ricci_scalar_abs_mean``,
+    ``c1_J`` = int c_1 ^ J^(n-1) (0 on a CY for any Kähler metric) with ``c1_J_err`` and
+    ``c1_J_scale`` = int |c_1 ^ J^(n-1)| (to judge "0"), ``chern_numbers`` [int c_k ^ J^(n-k)]
+    k = 1..n with ``chern_errors``, ``chi_mc``, ``volume_mc`` = int omega^n/n! (and
+    ``volume_fs_exact``), and for threefolds ``c2_J_topological`` = sum_a t_a c2.H_a.
+    """
+    module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
+    data, t_sample, seed = _sample(module, n, seed, data)
+    name = metric_name(metric_fn)
+    start = time.perf_counter()
+    fn = point_function(module, metric_fn, "curvature", embedding)
+    out = evaluate(fn, data.points, data.chart, default_batch(metric_fn, batch))
+    t_eval = time.perf_counter() - start
+    spec = module.SPEC
+    dim = spec["dimension"]
+    det_g, scalar, chern = out["det_g"], out["scalar"], out["chern"]
+    ok = np.isfinite(scalar) & np.all(np.isfinite(chern), axis=1) & np.isfinite(det_g)
+    w = (data.weights / data.omega_sq)[ok]  # 1 / rho
+    det_g, scalar, chern = det_g[ok], scalar[ok], chern[ok]
+    dvol = w * det_g  # int f dvol_g = E[f dvol]
+    volume, volume_err = _mean_err(dvol)
+    r_mean = float(np.mean(dvol * scalar) / volume)
+    r_std = float(np.sqrt(max(np.mean(dvol * (scalar - r_mean) ** 2) / volume, 0.0)))
+    numbers = [_mean_err(dvol * chern[:, k]) for k in range(dim)]
+    c1 = dvol * chern[:, 0]
+    result = {
+        "name": spec["name"],
+        "metric": name,
+        "route": route(metric_fn),
+        "n": int(len(data)),
+        "ricci_measure": ricci_measure(data.weights[ok], det_g / data.omega_sq[ok], scalar, dim),
+        "ricci_scalar_mean": r_mean,
+        "ricci_scalar_std": r_std,
+        "ricci_scalar_abs_mean": float(np.mean(dvol * np.abs(scalar)) / volume),
+        "c1_J": numbers[0][0],
+        "c1_J_err": numbers[0][1],
+        "c1_J_scale": float(np.mean(np.abs(c1))),
+        "chern_numbers": [m for m, _ in numbers],
+        "chern_errors": [e for _, e in numbers],
+        "chi_mc": numbers[-1][0],
+        "chi_err": numbers[-1][1],
+        "chi_topological": spec["euler"],
+        "volume_mc": volume,
+        "volume_err": volume_err,
+        "volume_fs_exact": spec.get("volume"),
+        "points_per_second": round(len(data) / t_eval, 1),
+        "seconds_sampling": round(t_sample, 3),
+        "nonfinite": int(np.count_nonzero(~ok)),
+        "seed": seed,
+    }
+    if dim == 3 and spec.get("c2_dot_J") is not None:
+        result["c2_J_topological"] = float(np.dot(module.GEOMETRY.kahler, spec["c2_dot_J"]))
+    return result
