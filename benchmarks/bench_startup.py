@@ -6,10 +6,11 @@ Usage: python benchmarks/bench_startup.py [--root CHECKOUT] [--label NAME] [--re
 Every command runs as ``python -m cygen.cli ...`` with ``PYTHONPATH=CHECKOUT`` (so an older
 checkout, e.g. a ``git worktree`` of the previous commit, is measured the same way, back to
 back on the same machine) and a private ``CYGEN_CACHE_DIR`` that is warmed by one untimed run
-first (the compile and XLA caches hold what a second use of a command finds).  Reported: the
-median and the minimum wall time of ``--repeat`` runs of each command, and for ``import cygen``
-and ``import cygen.compiler`` the modules loaded (whether jax is among them) and the largest
-cumulative import times from ``python -X importtime``.
+first (the compile and XLA caches hold what a second use of a command finds); ``compile`` and
+``info`` are also timed with an empty cache directory each time (``*_cold``: a first use).
+Reported: the median and the minimum wall time of ``--repeat`` runs of each command, and for
+``import cygen`` and ``import cygen.compiler`` the modules loaded (whether jax is among them)
+and the largest cumulative import times from ``python -X importtime``.
 
 The JSON (``--out``) keeps one entry per ``--label``, so "before" and "after" sit side by side.
 """
@@ -38,6 +39,7 @@ COMMANDS = {
                                "--points", "20000", "--epochs", "5"],
 }
 SLOW = {"train_quintic_5_epochs"}  # repeated fewer times (it is long)
+COLD = ("compile_quintic", "info_quintic")  # also measured with an empty cache
 
 
 def _env(root: Path, cache: Path) -> dict:
@@ -50,7 +52,7 @@ def _env(root: Path, cache: Path) -> dict:
 
 def _run(root: Path, cache: Path, args: list[str], tmp: Path) -> float:
     argv = [sys.executable, "-m", "cygen.cli", *(a.format(tmp=tmp) for a in args)]
-    for stale in ("run",):  # a training run directory must not exist yet
+    for stale in ("run", "points.npz", "quintic.py"):  # cygen refuses to overwrite outputs
         target = tmp / stale
         if target.exists():
             subprocess.run(["rm", "-rf", str(target)], check=True)
@@ -84,6 +86,12 @@ def measure(root: Path, repeat: int) -> dict:
         tmp = Path(tmpdir)
         cache = tmp / "cache"
         out: dict = {"commands": {}, "imports": {}}
+        for name in COLD:  # an empty cache each time: what a first use costs
+            times = [_run(root, tmp / f"cold{i}", COMMANDS[name], tmp) for i in range(repeat)]
+            out["commands"][f"{name}_cold"] = {"median_s": round(statistics.median(times), 3),
+                                               "min_s": round(min(times), 3), "runs": repeat}
+            print(f"{name + '_cold':24s} median {statistics.median(times):6.2f} s  "
+                  f"min {min(times):6.2f} s", flush=True)
         for name, args in COMMANDS.items():
             _run(root, cache, args, tmp)  # warm the compile and XLA caches
             n = 2 if name in SLOW else repeat

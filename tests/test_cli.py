@@ -82,12 +82,31 @@ def test_help_has_examples(command):
     assert "cygen " + command in result.output
 
 
-def test_euler_cli_on_torus():
-    result = runner.invoke(app, ["euler", str(ROOT / "manifolds/torus.cy"), "-n", "3000", "--json"])
+@pytest.mark.parametrize(("name", "chi"), [("torus", 0), ("k3_quartic", 24)])
+def test_euler_cli_integrates_chi(name, chi):
+    """The torus alone would pass with a zero Euler density: K3 (chi = 24) would not."""
+    result = runner.invoke(app, ["euler", str(ROOT / f"manifolds/{name}.cy"), "-n", "3000",
+                                 "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["chi_topological"] == 0
-    assert abs(data["chi_mc"]) <= 3 * data["chi_err"] + 1e-9
+    assert data["chi_topological"] == chi
+    assert abs(data["chi_mc"] - chi) <= 3 * data["chi_err"] + 1e-9
+    assert data["chi_err"] < 3 and data["nonfinite"] == 0
+
+
+def test_euler_of_a_trained_run_integrates_chi(tmp_path):
+    """cygen euler RUN: the learned metric's chi by integration against the topological one
+    (K3: chi = 24), through the phi model's own jets."""
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(ROOT / "manifolds/k3_quartic.cy"), "--out",
+                                 str(run), "--points", "1500", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["euler", str(run), "-n", "6000", "--json"])
+    assert result.exit_code == 0, result.output
+    chi = json.loads(result.output)
+    assert chi["route"] == "jets:phi" and chi["metric"].startswith("run:")
+    assert chi["chi_topological"] == 24 and chi["nonfinite"] == 0
+    assert abs(chi["chi_mc"] - 24) <= 4 * chi["chi_err"] and chi["chi_err"] < 2, chi
 
 
 def test_euler_cli_bad_input(tmp_path):
@@ -109,6 +128,8 @@ def test_train_eval_euler_cli_round_trip(tmp_path):
     result = runner.invoke(app, ["eval", str(run), "--points", "2000", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["sigma"] < metrics["sigma_fs"]
-    result = runner.invoke(app, ["euler", str(run), "-n", "2000", "--json"])
+    result = runner.invoke(app, ["euler", str(run), "-n", "20000", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["chi_topological"] == -200
+    chi = json.loads(result.output)
+    assert chi["chi_topological"] == -200 and chi["route"] == "jets:phi"
+    assert abs(chi["chi_mc"] + 200) <= max(4 * chi["chi_err"], 0.02 * 200), chi

@@ -369,8 +369,7 @@ def test_chi_of_projective_space_is_exact(n):
 
 
 @pytest.mark.parametrize(("name", "n"), [
-    ("fermat_quintic", 6000), ("torus", 6000),
-    pytest.param("k3_quartic", 6000, marks=pytest.mark.slow)])
+    ("fermat_quintic", 6000), ("torus", 6000), ("k3_quartic", 6000)])
 def test_chi_by_integration_ci(name, n):
     _check_chi(euler(_module(name), n, seed=11))
 

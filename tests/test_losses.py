@@ -11,9 +11,11 @@ import pytest
 from conftest import ROOT, compiled, newton_points, point_set
 
 from cygen.compiler.analysis.topology import compute_topology, slope_targets
+from cygen.core.errors import CygenError
 from cygen.geometry import measure
 from cygen.learn import losses as L
 from cygen.learn import models as M
+from cygen.learn.config import loss_powers, resolve_config
 from cygen.learn.step import loss_and_grad
 from cygen.sampling.sampler import sample
 
@@ -227,8 +229,6 @@ def test_loss_power_trains_the_weighted_mean_of_squared_residuals(k3):
     """loss_power {kahler: 2, transition: 2}: the terms are sum w r^2 / sum w, their gradient
     is that of the squared mean (checked against jax.grad), micro-batching stays exact, and
     the config is checked."""
-    from cygen.learn.config import loss_powers
-
     module, model, params, pts = k3
     geo = module.GEOMETRY
     alphas = {"sigma": 1.0, "kahler": 0.7, "transition": 0.3}
@@ -259,8 +259,8 @@ def test_loss_power_trains_the_weighted_mean_of_squared_residuals(k3):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-13)
     for a, b in zip(jax.tree.leaves(g2), jax.tree.leaves(gm), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-13)
-    with pytest.raises(ValueError, match="loss_power applies to"):
-        loss_powers({"loss_power": {"sigma": 2}})
-    with pytest.raises(ValueError, match="positive"):
-        loss_powers({"loss_power": {"kahler": 0}})
+    with pytest.raises(CygenError, match="loss_power.sigma: unknown key"):
+        resolve_config("phi", {"loss_power": {"sigma": 2}})
+    with pytest.raises(CygenError, match="greater than 0"):
+        resolve_config("phi", {"loss_power": {"kahler": 0}})
     assert loss_powers({}) == () and loss_powers({"loss_power": {"kahler": 1}}) == ()

@@ -120,7 +120,7 @@ def test_spec_and_info_keys():
     assert spec["symmetry_order"] == 75000
     assert spec["patch_classes"] == [list(range(20))]
     assert spec["patch_class_of_chart"] == [0] * 20
-    info = info_dict(result)
+    info = info_dict(spec)
     assert info["symmetry_order"] == 75000 and info["n_patch_classes"] == 1
     assert info["patch_classes"] == [list(range(20))]
     # every chart's map sends it to its class representative

@@ -180,7 +180,8 @@ def test_the_tian_yau_ldl_record_matches_the_shipped_config():
     """docs/studies/tian_yau_ldl_long.json, the issue's Tian-Yau ``ldl`` run (docs/
     experiments.md §3), records the command that made it.  Its config must be what
     docs/configs/tian_yau_ldl.toml resolves to now (edit one, re-run the other), and every
-    recorded evaluation is at least 5x below FS on the same points."""
+    recorded run completed all its epochs.  (Its numbers are checked where they are quoted,
+    against this file: tests/test_docs.py.)"""
     import re
 
     from cygen.learn.config import read_config, resolve_config
@@ -196,15 +197,12 @@ def test_the_tian_yau_ldl_record_matches_the_shipped_config():
     assert record["config"] == {key: cfg[key] for key in record["config"]}
     assert record["metrics"]["status"] == "completed"
     assert len(record["curves"]["sigma"]) == epochs
-    runs = [record["metrics"], *record["fresh_points_eval"], *record.get("other_seeds", [])]
-    assert len(runs) >= 3
-    assert all(r["sigma_fs"] / r["sigma"] >= 5 for r in runs)
 
 
 @pytest.mark.parametrize("text, message", [
-    ("loss_power = { sigma = 2 }\n", "loss_power applies to"),
-    ("loss_power = { kahler = -1 }\n", "must be positive"),
-    ("bogus = 1\n", "unknown config keys"),
+    ("loss_power = { sigma = 2 }\n", "loss_power.sigma: unknown key"),
+    ("loss_power = { kahler = -1 }\n", "loss_power.kahler: input should be greater than 0"),
+    ("bogus = 1\n", "bogus: unknown key"),
     ("loss_power = { kahler = \n", "line 1"),
 ])
 def test_train_cli_rejects_a_bad_config_before_sampling(tmp_path, text, message):

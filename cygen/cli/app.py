@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: `cygen --help` does not load rich's markdown
 )
 
 MULTI_HOST_ENV = ("CYGEN_COORDINATOR", "CYGEN_NUM_PROCESSES", "CYGEN_PROCESS_ID")

@@ -12,17 +12,29 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from cygen.core.errors import CygenError
 
-__all__ = ["AllowOpt", "DevicesOpt", "ParamOpt", "enable_jax_cache", "err", "fmt", "guarded",
-           "out", "table"]
+__all__ = ["AllowOpt", "DevicesOpt", "ParamOpt", "enable_jax_cache", "err", "existing", "fmt",
+           "guarded", "out", "say", "table"]
 
-out = Console()
-err = Console(stderr=True)
+class _LazyConsole:
+    """A rich Console made on first use (importing rich's console costs ~70 ms, which
+    ``cygen --help`` and the compiler's commands need not pay until they print a table)."""
+
+    def __init__(self, **options) -> None:
+        self._options, self._console = options, None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out = _LazyConsole()
+err = _LazyConsole(stderr=True)
 
 ParamOpt = Annotated[
     list[str] | None,
@@ -50,8 +62,16 @@ def guarded(fn):
     return wrapper
 
 
-def table(title: str, rows: list[tuple[str, str]]) -> Table:
-    """A two-column key/value table."""
+def say(text: str) -> None:
+    """A line on stderr (warnings, errors): plain text, never wrapped or marked up."""
+    sys.stderr.write(text + "\n")
+
+
+def table(title: str, rows: list[tuple[str, str]]):
+    """A two-column key/value table (a rich ``Table``)."""
+    from rich.markup import escape
+    from rich.table import Table
+
     result = Table(title=title, show_header=False)
     result.add_column("", style="bold cyan")
     result.add_column("")

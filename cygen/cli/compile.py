@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cygen.cli.common import AllowOpt, ParamOpt, guarded, out
+from cygen.cli.common import AllowOpt, ParamOpt, guarded, out, say
 from cygen.core.errors import CygenError
 
 __all__ = ["info_dict", "register"]
@@ -37,54 +37,57 @@ def compile_cmd(
 
     Examples:
 
+    \b
       cygen compile manifolds/fermat_quintic.cy -o quintic.py
-
       cygen compile manifolds/dwork_quintic.cy --param psi=0.1+0.2i -o dwork.py
-
       cygen compile manifolds/tian_yau.cy --emit ir
     """
-    from cygen.compiler.ir import describe
-    from cygen.compiler.pipeline import compile_file
-    from cygen.compiler.syntax import dump
-    from cygen.core.io import atomic_write
+    if emit is not None:
+        _emit(source, param, allow_non_cy, emit)
+        return
+    from cygen.compiler.loader import compiled_path, read_spec
+    from cygen.core.io import atomic_write, read_text
 
-    result = compile_file(source, param, allow_non_cy=allow_non_cy)
-    if emit is Emit.ast:
-        sys.stdout.write(dump(result.program) + "\n")
-        return
-    if emit is Emit.ir:
-        sys.stdout.write(describe(result.ir) + "\n")
-        return
-    if emit is Emit.code:
-        sys.stdout.write(result.code)
-        return
+    # through the compile cache: the bytes are a function of the source, its path, the
+    # overrides and the compiler, so a second compile (or one after ``cygen.load``) skips sympy
+    code = read_text(compiled_path(source, param, allow_non_cy=allow_non_cy))
     target = output or Path(f"{source.stem}.py")
     try:
-        atomic_write(target, result.code)
+        atomic_write(target, code)
     except OSError as exc:
         raise CygenError(f"cannot write {target}: {exc}") from None
-    ir = result.ir
+    spec = read_spec(code)
     out.print(
-        f"wrote [bold]{target}[/]: {ir.name}, dimension {ir.dimension}, "
-        f"{len(ir.charts.charts)} charts, chi = {ir.topology.euler}"
+        f"wrote [bold]{target}[/]: {spec['name']}, dimension {spec['dimension']}, "
+        f"{len(spec['charts'])} charts, chi = {spec['euler']}"
     )
 
 
-def info_dict(result) -> dict:
-    """The JSON document printed by ``cygen info --json``: the facts the generated module's
-    SPEC states (the same function computes both), plus the factors' coordinate names."""
-    from cygen.compiler.generate import spec
+def _emit(source: Path, param, allow_non_cy: bool, emit: Emit) -> None:
+    from cygen.compiler.ir import describe
+    from cygen.compiler.pipeline import compile_file
+    from cygen.compiler.syntax import dump
 
-    ir, facts = result.ir, spec(result.ir)
+    result = compile_file(source, param, allow_non_cy=allow_non_cy)
+    text = {Emit.ast: lambda: dump(result.program) + "\n",
+            Emit.ir: lambda: describe(result.ir) + "\n", Emit.code: lambda: result.code}[emit]()
+    sys.stdout.write(text)
+
+
+def info_dict(facts: dict) -> dict:
+    """The JSON document printed by ``cygen info --json``: the facts of the generated module's
+    ``SPEC`` (``facts``; the compiler computes them once), the coordinates split by factor."""
+    names, dims = facts["coordinates"], facts["ambient"]
+    starts = [sum(d + 1 for d in dims[:a]) for a in range(len(dims))]
     return {
         "name": facts["name"],
         "source": facts["source"],
-        "ambient": facts["ambient"],
-        "coordinates": [[str(c) for c in f.coords] for f in ir.factors],
+        "ambient": dims,
+        "coordinates": [names[s : s + d + 1] for s, d in zip(starts, dims, strict=True)],
         "dimension": facts["dimension"],
         "configuration": facts["configuration"],
         "params": facts["params_exact"],
-        "kahler": [str(t) for t in ir.kahler],
+        "kahler": facts["kahler_exact"],
         "n_charts": len(facts["charts"]),
         "euler": facts["euler"],
         "intersection_numbers": {
@@ -93,6 +96,8 @@ def info_dict(result) -> dict:
         "c2_dot_J": facts["c2_dot_J"],
         "volume": facts["volume_exact"],
         "source_hash": facts["source_hash"],
+        "singular": facts["singular_point"] is not None,
+        "singular_point": facts["singular_point"],
         "symmetry_order": facts["symmetry_order"],
         "symmetry_generators": [{**g, "phase_denominator": facts["symmetry_phase_denominator"]}
                                 for g in facts["symmetry_generators"]],
@@ -113,13 +118,17 @@ def info(
 
     Examples:
 
+    \b
       cygen info manifolds/tian_yau.cy
-
       cygen info manifolds/fermat_quintic.cy --json
     """
-    from cygen.compiler.pipeline import compile_file
+    from cygen.compiler.loader import compiled_path, read_spec
+    from cygen.core.io import read_text
 
-    data = info_dict(compile_file(source, param, allow_non_cy=allow_non_cy))
+    # the module's SPEC, through the compile cache (a second info, or one after a compile or
+    # cygen.load, skips sympy)
+    spec = read_spec(read_text(compiled_path(source, param, allow_non_cy=allow_non_cy)))
+    data = info_dict(spec)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
@@ -153,6 +162,12 @@ def _print_info(data: dict) -> None:
                           f"{', '.join(str(len(c)) for c in data['patch_classes'])}); "
                           f"seed's pattern view: {data['n_seed_patch_classes']}"),
     ]
+    if data["singular"]:
+        where = ", ".join(f"{re:.4g}{im:+.4g}i" for re, im in data["singular_point"])
+        rows.insert(0, ("SINGULAR", f"the Jacobian drops rank at z = ({where}): this member "
+                        "is not a smooth Calabi-Yau; chi, the charts and the volume describe "
+                        "the smooth members of its family"))
+        say(f"warning: {data['source']}: singular at z = ({where})")
     out.print(table(f"{data['name']}  ({data['source']})", rows))
 
 

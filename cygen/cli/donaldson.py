@@ -42,21 +42,22 @@ def register(app: typer.Typer) -> None:
         eval_points: Annotated[int, typer.Option(help="Fresh points for sigma.")] = 20_000,
         ricci_points: Annotated[int, typer.Option(
             help="Points for the Ricci measure (0: skip).")] = 1_000,
-        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 0,
         iterations: Annotated[int, typer.Option(help="Maximum T-iterations.")] = 50,
         tol: Annotated[float, typer.Option(help="Stop at this relative change of h.")] = 1e-5,
         out_dir: Annotated[Path | None, typer.Option(
             "--out", help="Save each metric as a run directory OUT/k<K> (load_run).")] = None,
+        overwrite: Annotated[bool, typer.Option(
+            help="Replace runs already in --out (refused otherwise).")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Donaldson's balanced metrics: sigma (and the Ricci measure) for each degree k.
 
         Examples:
 
+        \b
           cygen donaldson manifolds/fermat_quintic.cy --k 1..6
-
           cygen donaldson manifolds/tian_yau.cy --k 2 --points 50000 --json
-
           cygen donaldson manifolds/k3_quartic.cy --k 3 --out runs/k3_balanced
         """
         enable_jax_cache()
@@ -72,7 +73,8 @@ def register(app: typer.Typer) -> None:
         with Progress(transient=False) as bar:
             rows = table(source, ks, points=points, eval_points=eval_points,
                          ricci_points=ricci_points, seed=seed, max_iterations=iterations,
-                         tol=tol, progress=progress_callback(bar), out_dir=out_dir)
+                         tol=tol, progress=progress_callback(bar), out_dir=out_dir,
+                         overwrite=overwrite)
         if as_json:
             sys.stdout.write(json.dumps({"source": str(source), "rows": rows}, indent=2) + "\n")
             return

@@ -67,10 +67,9 @@ def points(
 
     Examples:
 
+    \b
       cygen plot points quintic.npz -o barefoot.png
-
       cygen plot points quintic.npz -o barefoot.png --coord 2 --over 0 --weighted
-
       cygen plot points runs/torus -o torus_points.png
     """
     import json

@@ -21,10 +21,12 @@ def sample(
     output: Annotated[Path, typer.Option("-o", "--output", help="The .npz to write.")] = Path(
         "points.npz"
     ),
-    seed: Annotated[int, typer.Option(help="Random seed (results are deterministic).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (results are deterministic).", min=0)] = 0,
     param: ParamOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     devices: DevicesOpt = 1,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace an existing output file (refused otherwise).")] = False,
 ) -> None:
     """Sample points on the manifold with exact Monte-Carlo weights.
 
@@ -33,13 +35,15 @@ def sample(
 
     Examples:
 
+    \b
       cygen sample manifolds/fermat_quintic.cy -n 200000 -o quintic.npz
-
       cygen sample manifolds/tian_yau.cy -n 50000 -o ty.npz --seed 1 --json
     """
     if n <= 0:
         raise CygenError(f"-n must be positive, got {n}")
     existing(source)
+    if output.exists() and not overwrite:
+        raise CygenError("exists; use --overwrite to replace it", filename=str(output))
     from cygen.compiler.loader import load
 
     module = load(source, param)

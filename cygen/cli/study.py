@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
 
         Examples:
 
+        \b
           cygen study list
-
           cygen study torus --out studies --size small
         """
         from cygen import studies

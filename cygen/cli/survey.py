@@ -23,13 +23,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @guarded
     def survey(
-        cicy_list: Annotated[Path, typer.Argument(help="A CICY list, e.g. cicy3.json.")],
+        cicy_list: Annotated[Path | None, typer.Argument(
+            help="A CICY list (.json or .json.gz); default: the 7890 CICYs shipped with "
+                 "cygen.")] = None,
         out_dir: Annotated[Path, typer.Option("--out", help="Writes OUT/results.jsonl.")] = Path(
             "survey"),
         ids: Annotated[str | None, typer.Option(
             help="Comma-separated ids (default: the whole list).")] = None,
         points: Annotated[int, typer.Option(help="Points per manifold.")] = 10_000,
-        seed: Annotated[int, typer.Option(help="Seed of the equations and the sampling.")] = 0,
+        seed: Annotated[int, typer.Option(help="Seed of the equations and the sampling.",
+                                          min=0)] = 0,
         workers: Annotated[int, typer.Option(
             help="Manifolds at once, one process each (0: in this process).")] = 1,
         devices: Annotated[int, typer.Option(
@@ -37,6 +40,9 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[float | None, typer.Option(
             help="Seconds per manifold before its worker is killed (a 'timeout' row).")] = None,
         limit: Annotated[int | None, typer.Option(help="At most this many manifolds.")] = None,
+        random: Annotated[int | None, typer.Option(
+            help="This many entries drawn at random (fixed by --seed) instead of all.",
+            min=1)] = None,
         shard: Annotated[str, typer.Option(
             help="I/N: only every N-th entry from the I-th (independent processes or hosts).")
         ] = "0/1",
@@ -53,19 +59,20 @@ def register(app: typer.Typer) -> None:
 
         Examples:
 
-          cygen survey ../shared/data/cicy3.json --ids 7890,7884 --points 5000 --out survey
-
-          cygen survey cicy3.json --points 20000 --workers 4 --timeout 900 --out survey
+        \b
+          cygen survey --ids 7890,7884,536 --points 5000 --out survey
+          cygen survey --random 300 --seed 0 --points 20000 --workers 2 --out survey
+          cygen survey my_list.json --timeout 900 --out survey
         """
         from cygen.core.errors import CygenError
         from cygen.evaluate import survey as sv
 
+        entries = sv.load_list(cicy_list)
         try:
-            entries = sv.load_list(cicy_list)
             chosen = sv.select(entries, [int(x) for x in ids.split(",")] if ids else None,
-                               limit, _shard(shard))
-        except (OSError, ValueError, KeyError) as exc:
-            raise CygenError(f"cannot use {cicy_list}: {exc}") from None
+                               limit, _shard(shard), random=random, seed=seed)
+        except (ValueError, KeyError) as exc:
+            raise CygenError(f"--ids/--shard: {exc}") from None
         if points <= 0:
             raise CygenError(f"--points must be positive, got {points}")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cygen.cli.common import DevicesOpt, enable_jax_cache, fmt, guarded, out, table
+from cygen.cli.common import DevicesOpt, enable_jax_cache, fmt, guarded, out, say, table
 from cygen.core.errors import CygenError
 
 __all__ = ["register"]
@@ -31,13 +31,15 @@ def train(
     max_minutes: Annotated[
         float | None, typer.Option(help="Stop cleanly (checkpointed) after this wall time.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 0,
     model: Annotated[ModelName, typer.Option(help="Metric ansatz.")] = ModelName.phi,
     config: Annotated[
         Path | None, typer.Option(help="A run.toml / .json overriding the defaults.")
     ] = None,
     data: Annotated[Path | None, typer.Option(help="Use points from `cygen sample`.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace the run already in --out (refused otherwise).")] = False,
     init: Annotated[
         str | None, typer.Option(help="Start from a balanced metric: donaldson:K (phi on top of "
                                     "it, with h trained; ldl/add/mult in its frame).")
@@ -52,24 +54,21 @@ def train(
 
     Examples:
 
+    \b
       cygen train manifolds/fermat_quintic.cy --out runs/quintic --points 100000 --epochs 30
-
       cygen train manifolds/tian_yau.cy --out runs/ty --model ldl --max-minutes 10
-
       cygen train manifolds/fermat_quintic.cy --out runs/quintic --resume --epochs 50
-
       cygen train manifolds/fermat_quintic.cy --out runs/q3 --init donaldson:3
     """
     from cygen.learn.config import read_config, resolve_config
 
+    if resume and (config is not None or data is not None or init is not None):
+        raise CygenError("--resume continues a run with its own config, data and init: "
+                         "drop --config, --data and --init")
     overrides = None
     if config is not None:  # a bad config fails here, before any sampling
-        try:
-            overrides = read_config(config)
-            if not resume:
-                resolve_config(model.value, overrides)
-        except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
-            raise CygenError(f"{config}: {exc}") from None
+        overrides = read_config(config)
+        resolve_config(model.value, overrides, source=str(config))
     if log_symmetry > 0:  # eval.symmetry_points (docs/symmetries.md)
         overrides = dict(overrides or {})
         overrides["eval"] = {**overrides.get("eval", {}), "symmetry_points": log_symmetry}
@@ -81,11 +80,19 @@ def train(
     with Progress(transient=False) as bar:
         metrics = run_train(source, out_dir, points=points, epochs=epochs,
                             max_minutes=max_minutes, seed=seed, model=model.value,
-                            config=overrides, data=data, resume=resume,
-                            progress=progress_callback(bar), init=init, devices=devices)
+                            config=overrides if config is None or log_symmetry > 0 else config,
+                            data=data, resume=resume, progress=progress_callback(bar),
+                            init=init, devices=devices, overwrite=overwrite)
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
-        return
+    else:
+        _print_metrics(out_dir, metrics)
+    if metrics.get("status") == "non_finite":  # a failed run exits non-zero
+        say(f"error: {out_dir}: {metrics.get('message')}")
+        raise typer.Exit(1)
+
+
+def _print_metrics(out_dir: Path, metrics: dict) -> None:
     headline = [("sigma before (FS)", fmt(metrics.get("sigma_fs"))),
                 ("sigma after (learned)", fmt(metrics.get("sigma")))]
     out.print(table(f"trained {out_dir}", headline + [
@@ -96,23 +103,26 @@ def train(
 def eval_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory from `cygen train`.")],
     points: Annotated[int, typer.Option(help="Fresh points to evaluate on.")] = 10_000,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: the run's seed + 1).")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Seed of the evaluation points (default: the run's; its own stream).", min=0)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Evaluate a trained metric on fresh points (sigma, Kählerity, transition, volume).
 
     Examples:
 
+    \b
       cygen eval runs/quintic --points 50000
-
       cygen eval runs/quintic --json
     """
-    if not (run_dir / "config.json").exists():
-        raise CygenError(f"{run_dir} is not a run directory (no config.json)")
     enable_jax_cache()
     from cygen.evaluate.runs import evaluate_run
 
     metrics = evaluate_run(run_dir, points=points, seed=seed)
+    if not metrics.get("overlap_checked"):
+        say(f"warning: {run_dir}: its training points are gone; could not check that "
+            "the evaluation points are new to it")
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
         return

@@ -29,11 +29,13 @@ def cache_dir() -> Path:
 
 @cache
 def toolchain_hash() -> str:
-    """SHA-256 of the compiler package (sources, grammar, templates) and the version module."""
+    """SHA-256 of the compiler package (sources, grammar, templates), the jinja2 environment's
+    settings and the version module."""
     digest = hashlib.sha256()
     files = sorted(p for p in COMPILER.rglob("*")
                    if p.is_file() and p.suffix in (".py", ".lark", ".j2"))
-    for file in [*files, Path(version.__file__).resolve()]:
+    core = Path(version.__file__).resolve().parent  # the template environment, the versions
+    for file in [*files, core / "templates.py", core / "version.py"]:
         digest.update(str(file.relative_to(COMPILER.parent)).encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()

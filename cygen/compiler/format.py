@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+__all__ = ["body_digest", "format_source"]
+
 WIDTH = 99
 _ASSIGN = re.compile(r"^(\s*)(return|[A-Za-z_][A-Za-z0-9_]* =) (.*)$")
 
@@ -33,6 +35,11 @@ def _wrap(line: str) -> list[str]:
     return out
 
 
+def body_digest(body: str) -> str:
+    """The SHA-256 the first line of a generated module states for the rest of it."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def format_source(code: str) -> str:
     """Wrap, tidy and hash ``code``; raises SyntaxError if it is not valid Python."""
     lines: list[str] = []
@@ -43,7 +50,6 @@ def format_source(code: str) -> str:
     text = re.sub(r"\n{2,}(?=    )", "\n", text)
     text = text.strip("\n") + "\n"
     head, _, body = text.partition("\n")
-    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
-    text = head.replace("{body_sha256}", digest) + "\n" + body
+    text = head.replace("{body_sha256}", body_digest(body)) + "\n" + body
     compile(text, "<generated>", "exec")
     return text

@@ -169,6 +169,7 @@ class ManifoldIR:
     topology: Topology
     slices: tuple[SliceType, ...]
     symmetry: Symmetry
+    singular_point: tuple[complex, ...] | None = None  # a point where X is singular
 
     @property
     def n_ambient(self) -> int:

@@ -22,8 +22,14 @@ from cygen.compiler.ir import ManifoldIR
 from cygen.compiler.lower import constant
 from cygen.compiler.parse import parse
 from cygen.core.errors import CygenError
+from cygen.core.io import read_text
 
-__all__ = ["CompileResult", "compile_file", "compile_source", "parse_overrides"]
+__all__ = [
+    "CompileResult",
+    "compile_file",
+    "compile_source",
+    "parse_overrides",
+]
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,4 @@ def compile_file(
 ) -> CompileResult:
     """Compile a ``.cy`` file (its path, as given, is recorded in the module header)."""
     path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CygenError(f"cannot read {path}: {exc}") from None
-    return compile_source(source, str(path), params, allow_non_cy=allow_non_cy)
+    return compile_source(read_text(path), str(path), params, allow_non_cy=allow_non_cy)

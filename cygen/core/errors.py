@@ -2,7 +2,8 @@
 
 Every problem with user input is raised as :class:`CygenError`; the CLI prints
 ``file:line:col: error: message`` followed by the offending source line and a
-caret, and exits with status 2.  No Python traceback reaches the user.
+caret for a located error in a source (DSL) file, ``error: file: message`` for any other
+bad file, and exits with status 2.  No Python traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class CygenError(Exception):
             return f"error: {self.message}"
         where = self.filename
         if self.span is None:
-            return f"{where}: error: {self.message}"
+            if self.message.startswith(f"{where}:") or self.message.startswith(f"{where} "):
+                return f"error: {self.message}"
+            return f"error: {where}: {self.message}"
         head = f"{where}:{self.span.line}:{self.span.column}: error: {self.message}"
         if self.source is None:
             return head

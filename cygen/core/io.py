@@ -9,7 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "jsonable", "write_json"]
+from cygen.core.errors import CygenError
+
+__all__ = ["atomic_write", "jsonable", "read_bytes", "read_json", "read_text", "reason",
+           "write_json"]
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
@@ -54,3 +57,50 @@ def jsonable(obj: Any) -> Any:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """``obj`` as indented, key-sorted strict JSON (see :func:`jsonable`), written atomically."""
     return atomic_write(path, json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n")
+
+
+def reason(exc: BaseException) -> str:
+    """A short, user-facing account of why a file could not be read."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    if isinstance(exc, NotADirectoryError):
+        return "a parent of it is not a directory"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The file's bytes, or a :class:`CygenError` naming it and why it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CygenError(f"cannot read: {reason(exc)}", filename=str(path)) from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The file's UTF-8 text, or a :class:`CygenError` naming it and why not."""
+    try:
+        return read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CygenError(f"cannot read: {reason(exc)}", filename=str(path)) from None
+
+
+def read_json(path: str | os.PathLike, kind: type | None = dict) -> Any:
+    """The JSON document in ``path`` (of type ``kind`` unless None), or a clean error."""
+    text = read_text(path)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CygenError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+                         filename=str(path)) from None
+    if kind is not None and not isinstance(value, kind):
+        raise CygenError(f"expected a JSON {kind.__name__}, found {type(value).__name__}",
+                         filename=str(path))
+    return value

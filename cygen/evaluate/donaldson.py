@@ -13,6 +13,7 @@ from pathlib import Path
 from cygen.compiler.loader import as_module
 from cygen.evaluate.integrals import curvature_summary
 from cygen.learn.donaldson import MAX_ITERATIONS, TOLERANCE, balanced, sigma
+from cygen.learn.runs import check_run_directory
 from cygen.sampling.sampler import sample
 
 __all__ = ["table"]
@@ -22,11 +23,14 @@ def table(source_or_module, ks: Sequence[int], *, points: int | None = None,
           eval_points: int = 20_000, ricci_points: int = 0, seed: int = 0,
           max_iterations: int = MAX_ITERATIONS, tol: float = TOLERANCE,
           progress: Callable[[dict], None] | None = None,
-          out_dir: str | Path | None = None) -> list[dict]:
+          out_dir: str | Path | None = None, overwrite: bool = False) -> list[dict]:
     """sigma_k (and optionally the Ricci measure) for each k, on ``eval_points`` fresh points
-    (seed + 1000); T-operator points use ``seed``.  ``out_dir``: save each as OUT/k{k}."""
+    (the seed's ``donaldson-eval`` stream; the T-operator's points come from its
+    ``donaldson`` stream, :mod:`cygen.core.seeds`).  ``out_dir``: save each as OUT/k{k}."""
     module = as_module(source_or_module)
-    fresh = sample(module, eval_points, seed + 1000)
+    for k in ks if out_dir is not None else ():  # refuse before computing anything
+        check_run_directory(Path(out_dir) / f"k{k}", overwrite)
+    fresh = sample(module, eval_points, seed, purpose="donaldson-eval")
     rows = []
     for k in ks:
         if progress is not None:
@@ -44,7 +48,8 @@ def table(source_or_module, ks: Sequence[int], *, points: int | None = None,
             row["ricci_measure"] = curv["ricci_measure"]
         if out_dir is not None:
             metric.save(Path(out_dir) / f"k{k}", {"sigma": row["sigma"],
-                                                  "ricci": row.get("ricci_measure")})
+                                                  "ricci": row.get("ricci_measure")},
+                        overwrite=overwrite)
         if progress is not None:
             progress({"event": "done", **row})
         rows.append(row)

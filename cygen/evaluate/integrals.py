@@ -33,6 +33,7 @@ from cygen.sampling.sampler import sample
 BATCH = 4096  # FS points per jitted call (a fixed shape: the last batch is padded)
 BATCH_AUTODIFF = 256  # for other metrics: nested forward-mode AD holds more per point
 TOLERANCE = 0.02  # chi agrees if |chi_mc - chi| <= max(2% |chi|, 3 chi_err)
+NONFINITE_TOLERANCE = 1e-3  # more dropped (non-finite) points than this fraction: a failure
 
 _JITTED: dict = {}  # compiled per-point functions, most recent last
 _JITTED_MAX = 16
@@ -91,6 +92,14 @@ def point_function(module, metric_fn, what: str = "euler", embedding: str = "tan
     return _JITTED[key][0]
 
 
+def _dropped(ok: np.ndarray) -> dict:
+    """How many points were dropped as non-finite, and whether that is few enough
+    (at most :data:`NONFINITE_TOLERANCE` of them: more means a broken metric or data)."""
+    dropped = int(np.count_nonzero(~ok))
+    return {"nonfinite": dropped, "nonfinite_fraction": dropped / max(len(ok), 1),
+            "nonfinite_ok": dropped <= NONFINITE_TOLERANCE * len(ok)}
+
+
 def default_batch(metric_fn, batch: int | None = None) -> int:
     """``batch`` if given, else the points per jitted call for this metric's route."""
     if batch is not None:
@@ -115,7 +124,7 @@ def _sample(module, n: int, seed: int, data, devices: int | None = 1):
     """(dataset, seconds, seed): ``data`` as given (its own seed), or n fresh points."""
     start = time.perf_counter()
     if data is None:
-        data = sample(module, n, seed, devices=devices)
+        data = sample(module, n, seed, devices=devices, purpose="euler")
     else:
         seed = data.metadata.get("seed", seed)
     return data, time.perf_counter() - start, seed
@@ -132,8 +141,9 @@ def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
     ``sigmas`` = |chi_mc - chi| / chi_err, ``relative_error``, ``agrees`` (within
     max(2%, 3 standard errors)), ``n``, ``points_per_second`` (Euler density evaluation,
     JIT compilation included), ``seconds_sampling``, ``nonfinite`` (points whose density is
-    not finite; excluded — nonzero only for a broken metric), ``metric``, ``route``
-    (``fs_closed_form``, ``jets:phi`` for a trained phi run — the model's own jets — or
+    not finite; excluded — nonzero only for a broken metric), ``nonfinite_fraction`` and
+    ``nonfinite_ok`` (at most :data:`NONFINITE_TOLERANCE` of the points dropped), ``metric``,
+    ``route`` (``fs_closed_form``, ``jets:phi`` for a trained phi run — the model's own jets — or
     ``autodiff``) and ``seed``.
     """
     module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
@@ -163,7 +173,7 @@ def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
         "agrees": bool(diff <= max(TOLERANCE * abs(chi), 3 * chi_err)),
         "points_per_second": round(len(data) / t_eval, 1),
         "seconds_sampling": round(t_sample, 3),
-        "nonfinite": int(np.count_nonzero(~ok)),
+        **_dropped(ok),
         "seed": seed,
         "devices": scale.size(mesh),
     }
@@ -223,7 +233,7 @@ def curvature_summary(source_or_module, n: int = 100_000, seed: int = 0, metric_
         "volume_fs_exact": spec.get("volume"),
         "points_per_second": round(len(data) / t_eval, 1),
         "seconds_sampling": round(t_sample, 3),
-        "nonfinite": int(np.count_nonzero(~ok)),
+        **_dropped(ok),
         "seed": seed,
     }
     if dim == 3 and spec.get("c2_dot_J") is not None:

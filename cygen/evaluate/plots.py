@@ -247,7 +247,7 @@ def training_figure(log: Sequence[dict], metrics: dict | None = None, title: str
 
 def run_points(run: Any, n: int, seed: int | None = None) -> Dataset:
     """Up to ``n`` validation points of a run (its ``data.npz`` split exactly as in training);
-    ``n`` fresh samples (seed: the run's seed + 2) if the run's data file is gone."""
+    ``n`` fresh samples (the run seed's ``plot`` stream) if the run's data file is gone."""
     cfg = run.config
     path = Path(cfg.get("data") or "data.npz")
     path = path if path.is_absolute() else Path(run.path) / path
@@ -257,7 +257,8 @@ def run_points(run: Any, n: int, seed: int | None = None) -> Dataset:
         _, val = split(total, int(cfg.get("seed", 0)), float(cfg.get("val_fraction", 0.1)))
         idx = np.sort(val[:n])
         return ds.subset(idx)
-    return sample(run.module, n, int(cfg.get("seed", 0)) + 2 if seed is None else seed)
+    return sample(run.module, n, int(cfg.get("seed", 0)) if seed is None else seed,
+                  purpose="plot")
 
 
 def chart_groups(spec: dict) -> list[list[int]] | None:

@@ -120,19 +120,20 @@ def build(run_dir: str | os.PathLike, *, n: int = 2000, euler_points: int = 10_0
     """Everything the report shows, computed: the template's context.
 
     ``n`` validation points of the run feed the η and curvature figures and the volume
-    check; χ is integrated on ``euler_points`` fresh points (seed: the run's seed + 3).
+    check; χ is integrated on ``euler_points`` fresh points (the run seed's ``report``
+    stream, :mod:`cygen.core.seeds`).
     """
     run = load_run(run_dir)
     spec = run.module.SPEC
     cfg = run.config
     metrics = run.metrics or {}
     dim = int(spec["dimension"])
-    seed = int(cfg.get("seed", 0)) + 3 if seed is None else int(seed)
+    seed = int(cfg.get("seed", 0)) if seed is None else int(seed)
 
     ds = plots.run_points(run, n)
     eta = plots.eta_data(run, data=ds)
     curv = plots.curvature_data(run, data=ds)
-    fresh = sample(run.module, euler_points, seed)
+    fresh = sample(run.module, euler_points, seed, purpose="report")
     chi_run = euler(run, data=fresh)
     chi_fs = euler(run.module, data=fresh)
     exact = float(spec["volume"])

@@ -20,6 +20,7 @@ which the list gives without Hodge data), never crashes.
 
 from __future__ import annotations
 
+import gzip
 import json
 import multiprocessing as mp
 import os
@@ -30,8 +31,11 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cygen.compiler.loader import load
-from cygen.core.io import jsonable
+from cygen.core.errors import CygenError
+from cygen.core.io import jsonable, read_bytes, reason
 from cygen.evaluate.integrals import euler
 from cygen.sampling.sampler import sample
 
@@ -41,17 +45,38 @@ STARTUP_S = 300  # grace for a worker's start-up (importing JAX) before ``timeou
 DONE = ("ok", "skipped")  # statuses a resumed survey does not redo (errors: retry_errors)
 
 
-def load_list(path: str | os.PathLike) -> list[dict]:
-    """The entries of a CICY list file (``{"entries": [...]}`` or a bare list)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return data["entries"] if isinstance(data, dict) else data
+CICY_LIST = Path(__file__).resolve().parents[1] / "data" / "cicy3.json.gz"  # shipped
+
+
+def load_list(path: str | os.PathLike | None = None) -> list[dict]:
+    """The entries of a CICY list file (``{"entries": [...]}`` or a bare list; ``.json`` or
+    ``.json.gz``); by default the 7890 CICY threefolds shipped with cygen
+    (``cygen/data/cicy3.json.gz``, provenance in its README)."""
+    path = Path(path) if path is not None else CICY_LIST
+    raw = read_bytes(path)
+    try:
+        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
+        data = json.loads(text)
+    except (OSError, EOFError, ValueError) as exc:
+        raise CygenError(f"not a CICY list: {reason(exc)}", filename=str(path)) from None
+    entries = data.get("entries") if isinstance(data, dict) else data
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and {"id", "ambient",
+                                                "matrix"} <= set(e) for e in entries):
+        raise CygenError("not a CICY list (entries with id, ambient and matrix)",
+                         filename=str(path))
+    return entries
 
 
 def select(entries: Sequence[dict], ids: Iterable[int] | None = None, limit: int | None = None,
-           shard: tuple[int, int] = (0, 1)) -> list[dict]:
-    """Entries with the given ``ids`` (in that order; all when None), then every
-    ``shard[1]``-th starting at ``shard[0]`` (for independent processes or hosts), then the
-    first ``limit``."""
+           shard: tuple[int, int] = (0, 1), *, random: int | None = None,
+           seed: int = 0) -> list[dict]:
+    """Entries with the given ``ids`` (in that order; all when None) or, with ``random``,
+    that many drawn without replacement (a permutation fixed by ``seed``, ids ascending),
+    then every ``shard[1]``-th starting at ``shard[0]`` (for independent processes or
+    hosts), then the first ``limit``."""
+    if random is not None:
+        order = np.random.default_rng([seed, 536]).permutation(len(entries))[:random]
+        entries = sorted((entries[i] for i in order), key=lambda e: int(e["id"]))
     if ids is not None:
         by_id = {int(e["id"]): e for e in entries}
         missing = [i for i in ids if int(i) not in by_id]
@@ -99,7 +124,7 @@ def survey_one(entry: dict, out_dir: str, points: int, seed: int = 0,
         module = load(path)
         timings["compile_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        data = sample(module, points, seed=seed, devices=devices)
+        data = sample(module, points, seed=seed, devices=devices, purpose="survey")
         timings["sample_s"] = time.perf_counter() - t
         t = time.perf_counter()
         chi = euler(module, data=data, devices=devices)

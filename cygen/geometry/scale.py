@@ -153,14 +153,14 @@ def describe(m: Mesh | None) -> dict:
             "processes": jax.process_count()}
 
 
-
-
 def enable_compilation_cache(directory: str | os.PathLike) -> None:
     """Persist XLA executables under ``directory`` (the CLI uses the cygen cache dir), so a
-    repeated command skips the XLA compilation of functions it has compiled before."""
+    repeated command skips the XLA compilation of functions it has compiled before.  Every
+    executable is kept (no minimum compile time): a small job's start-up is many small
+    compilations (~0.1 s each on CPU), which is exactly what a second run should skip."""
     try:
         jax.config.update("jax_compilation_cache_dir", str(directory))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     except Exception:  # pragma: no cover - an old jax without the option: just slower
         pass
 

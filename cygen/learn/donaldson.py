@@ -61,7 +61,7 @@ from cygen.learn.checkpoint import save_checkpoint
 from cygen.learn.config import CONFIG_DEFAULTS
 from cygen.learn.models import Model, balanced_model
 from cygen.learn.potentials import metric_from_jet, potential, section_jet, section_values
-from cygen.learn.runs import module_file
+from cygen.learn.runs import module_file, prepare_run_directory
 from cygen.sampling.sampler import sample
 
 CHUNK = 8192  # points per compiled T-operator call (the last chunk padded with weight 0)
@@ -206,9 +206,12 @@ class Balanced:
         return {"degree": list(self.degree), "exponents": self.exponents.tolist(),
                 "scale": self.scale, "h_re": self.h.real.tolist(), "h_im": self.h.imag.tolist()}
 
-    def save(self, run_dir: str | Path, metrics: dict | None = None) -> Path:
-        """Write a run directory :func:`cygen.learn.runs.load_run` loads (model ``donaldson``)."""
+    def save(self, run_dir: str | Path, metrics: dict | None = None, *,
+             overwrite: bool = False) -> Path:
+        """Write a run directory :func:`cygen.learn.runs.load_run` loads (model ``donaldson``);
+        an existing run there is replaced only with ``overwrite``."""
         run = Path(run_dir)
+        prepare_run_directory(run, overwrite)
         run.mkdir(parents=True, exist_ok=True)
         name, code = module_file(self.module)
         atomic_write(run / name, code)
@@ -251,7 +254,7 @@ def balanced(source_or_module, k: int | Sequence[int], *, points: int | None = N
     n = points or default_points(len(exps))
     t0 = time.perf_counter()
     if data is None:
-        data = sample(module, n, seed)
+        data = sample(module, n, seed, purpose="donaldson")
     t_sample = time.perf_counter() - t0
     pts, w = np.asarray(data.points)[:n], np.asarray(data.weights)[:n]
     h, history = balance(exps, pts, w, max_iterations=max_iterations, tol=tol,
@@ -303,7 +306,7 @@ def init_base(source_or_module, spec: str, seed: int = 0, points: int | None = N
     kind, _, k = str(spec).partition(":")
     if kind != "donaldson" or not k.strip().isdigit() or int(k) < 1:
         raise CygenError(f"unknown --init {spec!r}: expected donaldson:K with K >= 1")
-    metric = balanced(source_or_module, int(k), points=points, seed=seed + 2000)
+    metric = balanced(source_or_module, int(k), points=points, seed=seed)
     return {"kind": "donaldson", "k": int(k), **metric.as_config(),
             "points": metric.info["points"], "iterations": metric.info["iterations"]}
 

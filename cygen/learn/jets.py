@@ -44,7 +44,7 @@ import numpy as np
 from cygen.geometry import implicit
 from cygen.geometry import runtime as rt
 from cygen.geometry.curvature import MetricJet, ein, fs_jet
-from cygen.learn.networks import activation_derivatives
+from cygen.learn.networks import activation_derivatives, hermitian
 
 __all__ = ["Channels", "Jet", "channels", "compose", "ddbar", "feature_jets", "linear",
            "metric_jet", "propagate"]
@@ -312,22 +312,8 @@ def ddbar(layers: Sequence[dict], x: Channels, activation: str) -> jax.Array:
         v, d1, m = f0, [f1 * a for a in s1], diag + re + im
     w = layers[-1]["w"][:, 0]
     out = [a @ w for a in m]
-    return _hermitian_matrix(out[:n], out[n : n + k], out[n + k :], n)
+    return hermitian(jnp.stack(out[:n]), _stack(out[n : n + k]), _stack(out[n + k :]), n)
 
 
-def _hermitian_matrix(diag, re, im, n: int) -> jax.Array:
-    """(n, n) Hermitian from scalars: built by stacking (no scatter, slow on CPU under vmap)."""
-    upper = {(int(i), int(j)): a for a, (i, j) in enumerate(zip(*np.triu_indices(n, 1),
-                                                                  strict=True))}
-    rows = []
-    for i in range(n):
-        row = []
-        for j in range(n):
-            if i == j:
-                row.append(diag[i] + 0j)
-            elif i < j:
-                row.append(re[upper[i, j]] + 1j * im[upper[i, j]])
-            else:
-                row.append(re[upper[j, i]] - 1j * im[upper[j, i]])
-        rows.append(jnp.stack(row))
-    return jnp.stack(rows)
+def _stack(xs: list) -> jax.Array:
+    return jnp.stack(xs) if xs else jnp.zeros(0)

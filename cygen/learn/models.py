@@ -51,7 +51,7 @@ import numpy as np
 from cygen.geometry import runtime as rt
 from cygen.geometry.local import Local, wirtinger
 from cygen.learn import jets
-from cygen.learn.networks import ACTIVATIONS, mlp, mlp_init
+from cygen.learn.networks import ACTIVATIONS, hermitian, mlp, mlp_init
 from cygen.learn.potentials import BasePotential, base_potential, metric_from_jet, section_jet
 
 Params = Any  # a pytree of real arrays
@@ -90,26 +90,6 @@ class Model(NamedTuple):
     def metric(self, params: Params, local: Local) -> jax.Array:
         """g_{i jbar} (dim, dim) at ``local`` in its chart."""
         return self.apply(params, self.inputs(local))
-
-
-def hermitian(diag: jax.Array, re: jax.Array, im: jax.Array, dim: int) -> jax.Array:
-    """Hermitian (dim, dim) from its real diagonal and the upper triangle's Re and Im.
-
-    Built by stacking (no scatter, which is slow on CPU under vmap).
-    """
-    upper = {(i, j): m for m, (i, j) in enumerate(zip(*np.triu_indices(dim, 1), strict=True))}
-    rows = []
-    for i in range(dim):
-        row = []
-        for j in range(dim):
-            if i == j:
-                row.append(diag[i] + 0j)
-            elif i < j:
-                row.append(re[upper[i, j]] + 1j * im[upper[i, j]])
-            else:
-                row.append(re[upper[j, i]] - 1j * im[upper[j, i]])
-        rows.append(jnp.stack(row))
-    return jnp.stack(rows)
 
 
 # ----------------------------------------------------------------------------- phi

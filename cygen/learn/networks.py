@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["ACTIVATIONS", "activation_derivatives", "mlp", "mlp_init"]
+__all__ = ["ACTIVATIONS", "activation_derivatives", "hermitian", "mlp", "mlp_init"]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "tanh": jnp.tanh,
@@ -51,3 +52,23 @@ def activation_derivatives(activation: str, x: jax.Array, order: int) -> list[ja
         g = (lambda h: lambda y: jax.jvp(h, (y,), (one,))[1])(g)
         out.append(g(x))
     return out
+
+
+def hermitian(diag: jax.Array, re: jax.Array, im: jax.Array, dim: int) -> jax.Array:
+    """Hermitian (dim, dim) from its real diagonal and the upper triangle's Re and Im.
+
+    Built by stacking (no scatter, which is slow on CPU under vmap).
+    """
+    upper = {(i, j): m for m, (i, j) in enumerate(zip(*np.triu_indices(dim, 1), strict=True))}
+    rows = []
+    for i in range(dim):
+        row = []
+        for j in range(dim):
+            if i == j:
+                row.append(diag[i] + 0j)
+            elif i < j:
+                row.append(re[upper[i, j]] + 1j * im[upper[i, j]])
+            else:
+                row.append(re[upper[j, i]] - 1j * im[upper[j, i]])
+        rows.append(jnp.stack(row))
+    return jnp.stack(rows)

@@ -26,12 +26,12 @@ import numpy as np
 
 from cygen.compiler.loader import as_module, load_file
 from cygen.core.errors import CygenError
-from cygen.core.io import atomic_write
+from cygen.core.io import atomic_write, read_json
 from cygen.geometry import runtime as rt
 from cygen.geometry.curvature import MetricJet, autodiff_jet
 from cygen.geometry.local import local
 from cygen.learn.checkpoint import load_checkpoint
-from cygen.learn.config import upgrade_config
+from cygen.learn.config import stored_config
 from cygen.learn.models import Model, Params, cast, make_model, patch_classes
 
 _MODELS: dict = {}
@@ -122,19 +122,58 @@ class Run:
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
-    """Load a training run (its last checkpoint) from its directory."""
+    """Load a training run (its last checkpoint) from its directory; any missing, truncated
+    or corrupt file of it is a :class:`CygenError` naming the file."""
     run_dir = Path(run_dir)
-    cfg = upgrade_config(json.loads((run_dir / "config.json").read_text(encoding="utf-8")),
-                         warn=False)
+    if not (run_dir / "config.json").exists():
+        raise CygenError("not a run directory (no config.json)", filename=str(run_dir))
+    cfg = stored_config(run_dir / "config.json")
     module = load_module(run_dir, cfg)
-    model = build_model(module.GEOMETRY, cfg, module.SPEC)
+    try:
+        model = build_model(module.GEOMETRY, cfg, module.SPEC)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CygenError(f"its model cannot be built: {exc}",
+                         filename=str(run_dir / "config.json")) from None
     like = model.init(jax.random.PRNGKey(0))
     params, _, _ = load_checkpoint(run_dir / "checkpoint.npz", like)
     metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
+    metrics = read_json(metrics_path) if metrics_path.exists() else None
     return Run(run_dir, cfg, module, model, cast(params, np.float64), metrics)
 
 
+
+
+RUN_FILES = ("config.json", "checkpoint.npz", "log.jsonl", "metrics.json", "data.npz")
+
+
+def check_run_directory(run: Path, overwrite: bool) -> None:
+    """Refuse to write a run into ``run`` unless it is absent, empty, or (``overwrite``) a run
+    directory: nothing is silently overwritten, and nothing but a run is ever deleted."""
+    if not run.exists():
+        return
+    if not run.is_dir():
+        raise CygenError("exists and is not a directory", filename=str(run))
+    if not any(run.iterdir()):
+        return
+    is_run = (run / "config.json").exists()
+    if not overwrite:
+        what = "a run" if is_run else "files"
+        raise CygenError(f"already holds {what}; use --resume to continue a run, or "
+                         "--overwrite to replace it", filename=str(run))
+    if not is_run:
+        raise CygenError("is not a run directory (no config.json): refusing to delete its "
+                         "files, even with --overwrite", filename=str(run))
+
+
+def prepare_run_directory(run: Path, overwrite: bool) -> None:
+    """:func:`check_run_directory`, then (an existing run, ``overwrite``) remove its files."""
+    check_run_directory(run, overwrite)
+    if not run.exists():
+        return
+    for entry in run.iterdir():
+        if entry.name in RUN_FILES or (entry.name.startswith("module_")
+                                       and entry.suffix == ".py"):
+            entry.unlink()
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cygen.compiler.loader import as_module
+from cygen.compiler.loader import as_module, identity, same_manifold
 from cygen.core.errors import CygenError
-from cygen.core.io import atomic_write, jsonable, write_json
+from cygen.core.io import atomic_write, jsonable, read_text, write_json
 from cygen.core.progress import Progress
 from cygen.geometry import scale
 from cygen.learn import losses
-from cygen.learn.checkpoint import load_checkpoint, save_checkpoint
-from cygen.learn.config import loss_powers, read_config, resolve_config, upgrade_config
+from cygen.learn.checkpoint import (
+    TRAINING_META,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from cygen.learn.config import loss_powers, read_config, resolve_config, stored_config
 from cygen.learn.data import run_dataset, split
 from cygen.learn.donaldson import init_base
 from cygen.learn.evaluation import (
@@ -51,10 +56,10 @@ from cygen.learn.evaluation import (
 )
 from cygen.learn.models import Model, Params, cast
 from cygen.learn.optim import lbfgs_finetune
-from cygen.learn.runs import build_model, load_module, store_module
+from cygen.learn.runs import build_model, load_module, prepare_run_directory, store_module
 from cygen.learn.step import TRACES, cached_chunk_fn, calls
 from cygen.learn.symmetry_measure import model_delta_sym
-from cygen.sampling.dataset import Dataset
+from cygen.sampling.dataset import Dataset, recorded_identity
 from cygen.sampling.sampler import sample
 
 __all__ = ["TRACES", "progress_callback", "train"]
@@ -77,6 +82,7 @@ def train(
     progress: ProgressFn | None = None,
     init: str | None = None,
     devices: int | None = 1,
+    overwrite: bool = False,
 ) -> dict:
     """Train a metric on a manifold; writes the run directory and returns ``metrics.json``.
 
@@ -91,18 +97,23 @@ def train(
     config key ``init``) starts from Donaldson's balanced metric of degree K (stored in the
     run's model config as ``base``; :mod:`cygen.learn.donaldson`): ``phi`` on top of its
     potential, ``ldl``, ``add`` and ``mult`` in its Cholesky frame (``start = "base"``).
+
+    Nothing is written before everything is checked: the config (completely), the batch size
+    against the points, the manifold of ``data`` (it must be the source's), and the
+    directory: a new run needs an empty or absent ``out_dir`` (``overwrite=True`` replaces a
+    run directory), ``resume`` an existing run of the same manifold.
     """
     clock = _Clock(time.monotonic())
     run = Path(out_dir)
     say = progress or (lambda event: None)
-    if resume and (run / "config.json").exists():
-        cfg, module, resumed = _resume(run, epochs)
+    if resume:
+        cfg, module = _resume(run, source_or_module, epochs)
     else:
         cfg, module = _create(run, source_or_module, points=points, epochs=epochs, seed=seed,
-                              model=model, config=config, data=data, init=init)
-        resumed = False
+                              model=model, config=config, data=data, init=init,
+                              overwrite=overwrite)
     setup = _setup(run, cfg, module, devices)
-    state = _start_state(setup, resumed)
+    state = _start_state(setup, resume)
     clock.offset = float(state.meta["wall_s"])
     _fit(setup, state, say, clock, max_minutes)
     return _finish(setup, state, say, clock)
@@ -111,25 +122,46 @@ def train(
 # ----------------------------------------------------------------------------- set-up
 
 
-def _resume(run: Path, epochs: int | None) -> tuple[dict, ModuleType, bool]:
-    """The stored run: its config (``epochs`` raised if asked), module, and whether a
-    checkpoint exists to continue from."""
-    cfg = upgrade_config(json.loads((run / "config.json").read_text(encoding="utf-8")),
-                         warn=False)
+def _resume(run: Path, source_or_module: Any, epochs: int | None) -> tuple[dict, ModuleType]:
+    """The stored run (``epochs`` raised if asked), after checking that it exists, is
+    complete and is of ``source_or_module``'s manifold."""
+    if not (run / "config.json").exists() or not (run / "checkpoint.npz").exists():
+        raise CygenError("no run to resume here (no config.json and checkpoint.npz); "
+                         "train without --resume to start one", filename=str(run))
+    cfg = stored_config(run / "config.json")
+    module = load_module(run, cfg)
+    if source_or_module is not None:
+        same_manifold(identity(module.SPEC), identity(as_module(source_or_module).SPEC),
+                      str(source_or_module), f"the run {run}")
+    _, meta = read_checkpoint(run / "checkpoint.npz", TRAINING_META)  # all checked first
+    logged = [x for x in _read_log(run / "log.jsonl", int(meta["epoch"])) if "phase" not in x]
+    if len(logged) < int(meta["epoch"]):
+        raise CygenError(f"holds {len(logged)} epochs, but the checkpoint is at epoch "
+                         f"{meta['epoch']}: the run's history is incomplete",
+                         filename=str(run / "log.jsonl"))
+    run_dataset(run, cfg)
     if epochs is not None and int(epochs) != cfg["epochs"]:
         cfg["epochs"] = int(epochs)
         write_json(run / "config.json", cfg)
-    return cfg, load_module(run, cfg), (run / "checkpoint.npz").exists()
+    return cfg, module
 
 
 def _create(run: Path, source_or_module: Any, *, points, epochs, seed, model, config, data,
-            init) -> tuple[dict, ModuleType]:
+            init, overwrite) -> tuple[dict, ModuleType]:
     """A new run directory: the resolved config, the module's copy and the points."""
-    if (run / "checkpoint.npz").exists():
-        raise CygenError(f"{run} already holds a run; pass resume=True or use a new directory")
-    overrides = read_config(config) if isinstance(config, str | os.PathLike) else config
-    cfg = resolve_config(model, overrides)
+    source = str(config) if isinstance(config, str | os.PathLike) else None
+    overrides = read_config(config) if source is not None else config
+    cfg = resolve_config(model, overrides, source=source)
     module = as_module(source_or_module)
+    data_set = None
+    if data is not None:
+        data_set = Dataset.load(data)
+        same_manifold(identity(module.SPEC), recorded_identity(data_set.metadata), str(data),
+                      str(source_or_module))
+    n = (min(int(points), len(data_set)) if points else len(data_set)) if data_set is not None \
+        else int(points or 100_000)
+    _check_sizes(cfg, n)
+    prepare_run_directory(run, overwrite)
     if init is not None:
         cfg["init"] = init
     if cfg.get("init"):  # "donaldson:K": on top of the balanced metric (stored)
@@ -140,19 +172,26 @@ def _create(run: Path, source_or_module: Any, *, points, epochs, seed, model, co
             cfg["model"]["start"] = "base"
     name, module = store_module(run, module)  # one module object per code hash
     cfg |= {"version": 1, "name": module.SPEC["name"], "source": module.SPEC["source"],
-            "module_file": name, "seed": int(seed), "epochs": int(epochs or 20)}
+            "module_file": name, "seed": int(seed), "epochs": int(epochs or 20),
+            "identity": identity(module.SPEC), "points": n}
     if cfg["optimizer"]["horizon_epochs"] is None:
         cfg["optimizer"]["horizon_epochs"] = cfg["epochs"]
-    if data is not None:
+    if data_set is not None:
         cfg["data"] = str(Path(data).resolve())
-        available = len(Dataset.load(cfg["data"]))
-        cfg["points"] = min(int(points), available) if points else available
     else:
-        n = int(points or 100_000)
-        sample(module, n, seed).save(run / "data.npz")
-        cfg["data"], cfg["points"] = "data.npz", n
+        sample(module, n, seed, purpose="train").save(run / "data.npz")
+        cfg["data"] = "data.npz"
     write_json(run / "config.json", cfg)
     return cfg, module
+
+
+def _check_sizes(cfg: dict, n: int) -> None:
+    """The batch must fit in the training split of ``n`` points (checked before sampling)."""
+    n_train = n - min(max(1, round(float(cfg["val_fraction"]) * n)), n - 1)
+    if n < 2 or int(cfg["batch_size"]) > n_train:
+        raise CygenError(f"batch_size {cfg['batch_size']} exceeds the {max(n_train, 0)} "
+                         f"training points of {n} (val_fraction {cfg['val_fraction']}): use "
+                         "more points or a smaller batch")
 
 
 @dataclass
@@ -266,7 +305,7 @@ def _start_state(s: _Setup, resumed: bool) -> _State:
     meta = {"epoch": 0, "call": 0, "sums": {}, "wall_s": 0.0, "train_s": 0.0}
     ckpt = s.run / "checkpoint.npz"
     if resumed:
-        params, opt_state, meta = load_checkpoint(ckpt, params, opt_state)
+        params, opt_state, meta = load_checkpoint(ckpt, params, opt_state, TRAINING_META)
         params, opt_state = jax.tree.map(jnp.asarray, (params, opt_state))
         params, opt_state = scale.replicate((params, opt_state), s.mesh)
     else:
@@ -281,8 +320,18 @@ def _read_log(path: Path, epochs: int) -> list[dict]:
     """The log's lines for the first ``epochs`` epochs (a resumed run drops any later ones)."""
     if not path.exists():
         return []
-    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return [x for x in lines if x["epoch"] <= epochs]
+    lines = []
+    for number, text in enumerate(read_text(path).splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+            keep = int(line["epoch"]) <= epochs
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise CygenError(f"line {number} is not a log entry", filename=str(path)) from None
+        if keep:
+            lines.append(line)
+    return lines
 
 
 # ----------------------------------------------------------------------------- fit loop

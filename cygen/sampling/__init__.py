@@ -4,11 +4,11 @@
   (:func:`sample`, :func:`draw`);
 * :mod:`~cygen.sampling.roots` — univariate roots (Aberth–Ehrlich);
 * :mod:`~cygen.sampling.homotopy` — multihomogeneous homotopy continuation;
-* :mod:`~cygen.sampling.singular` — refusing singular members;
 * :mod:`~cygen.sampling.dataset` — point sets in memory and on disk (``.npz``).
 """
 
-from cygen.sampling.dataset import Dataset, NpzWriter, Rows
+from cygen.sampling.dataset import Dataset, NpzWriter, Rows, fingerprints, recorded_identity
 from cygen.sampling.sampler import draw, metadata, sample
 
-__all__ = ["Dataset", "NpzWriter", "Rows", "draw", "metadata", "sample"]
+__all__ = ["Dataset", "NpzWriter", "Rows", "draw", "fingerprints", "metadata", "recorded_identity",
+           "sample"]

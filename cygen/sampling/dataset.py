@@ -13,12 +13,14 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cygen.core.errors import CygenError
+from cygen.core.io import reason
 
 FIELDS = {"points": np.complex128, "weights": np.float64, "omega_sq": np.float64,
           "chart": np.int32}
@@ -59,14 +61,61 @@ class Dataset:
     def load(cls, path: str | os.PathLike, mmap: bool = False) -> Dataset:
         """Read an ``.npz``; ``mmap=True`` maps the (uncompressed) arrays read-only instead
         of reading them, so a dataset larger than memory is paged in as it is used."""
-        if mmap:
-            mapped = _mmap_npz(Path(path))
-            if mapped is not None:
-                meta = mapped.pop("metadata", {})
-                return cls(*(mapped[name] for name in FIELDS), metadata=meta)
-        with np.load(path) as data:
-            meta = json.loads(str(data["metadata"])) if "metadata" in data else {}
-            return cls(*(np.asarray(data[name]) for name in FIELDS), metadata=meta)
+        path = Path(path)
+        try:
+            mapped = _mmap_npz(path) if mmap else None
+            if mapped is None:
+                with np.load(path, allow_pickle=False) as data:
+                    mapped = {name: np.asarray(data[f"{name}"]) for name in FIELDS}
+                    if "metadata" in data:
+                        mapped["metadata"] = json.loads(str(data["metadata"]))
+        except CygenError:
+            raise
+        except KeyError as exc:
+            raise CygenError(f"not a cygen point set: an array is missing ({exc.args[0]})",
+                             filename=str(path)) from None
+        except json.JSONDecodeError:
+            raise CygenError("its metadata is not valid JSON", filename=str(path)) from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise CygenError(f"cannot read a point set: {reason(exc)}",
+                             filename=str(path)) from None
+        meta = mapped.pop("metadata", {})
+        _check_fields(mapped, meta, path)
+        return cls(*(mapped[name] for name in FIELDS), metadata=meta)
+
+
+def recorded_identity(meta: dict) -> dict | None:
+    """The manifold identity a point set's metadata records (``identity``; point sets of
+    cygen 0.1 recorded its fields at the top level), or None."""
+    if isinstance(meta.get("identity"), dict):
+        return meta["identity"]
+    if "source_hash" in meta:
+        return {"name": meta.get("name"), "source_hash": meta["source_hash"],
+                "params": meta.get("params"), "kahler": meta.get("kahler")}
+    return None
+
+
+def fingerprints(points: np.ndarray) -> set[bytes]:
+    """One exact fingerprint per point (its normalised coordinates' bytes): equal points of
+    the sampler have equal bytes, so a set intersection finds shared points."""
+    rows = np.ascontiguousarray(np.asarray(points, np.complex128))
+    return {row.tobytes() for row in rows}
+
+
+def _check_fields(arrays: dict, meta, path: Path) -> None:
+    """Refuse arrays of the wrong kind or length (a cygen point set has FIELDS, all n long,
+    points (n, N) complex), and metadata that is not a JSON object."""
+    n = len(arrays["weights"])
+    for name, dtype in FIELDS.items():
+        a = arrays[name]
+        if a.dtype != np.dtype(dtype) or a.ndim != (2 if name == "points" else 1) \
+                or len(a) != n:
+            raise CygenError(f"not a cygen point set: {name!r} is {a.dtype} {a.shape}, "
+                             f"expected {np.dtype(dtype)} with {n} rows", filename=str(path))
+    if n == 0:
+        raise CygenError("holds no points", filename=str(path))
+    if not isinstance(meta, dict):
+        raise CygenError("its metadata is not a JSON object", filename=str(path))
 
 
 def _mmap_npz(path: Path) -> dict | None:
@@ -82,6 +131,7 @@ def _mmap_npz(path: Path) -> dict | None:
             local = fh.read(30)  # local file header: name and extra lengths at 26..30
             start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") \
                 + int.from_bytes(local[28:30], "little")
+            _check_crc(fh, start, info)
             fh.seek(start)
             version = np.lib.format.read_magic(fh)
             read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
@@ -93,6 +143,20 @@ def _mmap_npz(path: Path) -> dict | None:
             with zf.open("metadata.npy") as member:
                 out["metadata"] = json.loads(str(np.lib.format.read_array(member)))
     return out
+
+
+def _check_crc(fh, start: int, info: zipfile.ZipInfo, block: int = 1 << 24) -> None:
+    """Verify a stored member's CRC-32 (one sequential pass, in blocks: a memory map is
+    never checked by zipfile, and a damaged point set must not be trained on)."""
+    fh.seek(start)
+    crc, left = 0, info.compress_size
+    while left > 0:
+        chunk = fh.read(min(block, left))
+        if not chunk:
+            break
+        crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+    if left or crc != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
 
 
 class Rows:

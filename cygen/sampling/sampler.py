@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import math
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -35,15 +34,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cygen.compiler.loader import as_module
+from cygen.compiler.loader import as_module, identity
 from cygen.core.errors import CygenError
+from cygen.core.seeds import derive
 from cygen.core.version import __version__
 from cygen.geometry import measure, scale
 from cygen.geometry import runtime as rt
 from cygen.sampling import homotopy
 from cygen.sampling.dataset import FIELDS, Dataset
 from cygen.sampling.roots import polyroots
-from cygen.sampling.singular import find_singular_point
 
 NEWTON_STEPS = 2  # final minimum-norm Newton polishing of every point on the full system
 
@@ -222,16 +221,18 @@ def point_function(module):
 
 
 def chunks(module, seed: int, points_per_chunk: int = 16384,
-           mesh=None) -> Iterator[dict[str, np.ndarray]]:
+           mesh=None, purpose: str = "sample") -> Iterator[dict[str, np.ndarray]]:
     """Endless stream of chunks: every slice type's S slices, solved, shuffled, with weights.
 
-    Each chunk dict has the arrays of :func:`cygen.measure.point_data` (good points only)
-    plus ``discarded`` (slices dropped).  Deterministic for a given seed.  With a ``mesh``
-    (:mod:`cygen.scale`) each chunk's slices are split across its devices (same points).
+    Each chunk dict has the arrays of :func:`cygen.geometry.measure.point_data` (good points
+    only) plus ``discarded`` (slices dropped).  Deterministic for a given seed and
+    ``purpose`` (the random stream is :func:`cygen.core.seeds.derive` (seed, purpose), so
+    different purposes never share points).  With a ``mesh`` (:mod:`cygen.geometry.scale`)
+    each chunk's slices are split across its devices (same points).
     """
     solvers = slice_solvers(module, points_per_chunk, mesh)
     data = point_function(module)
-    root = jax.random.PRNGKey(seed)
+    root = jax.random.PRNGKey(derive(seed, purpose))
     index = 0
     while True:
         key = jax.random.fold_in(root, index)
@@ -252,9 +253,13 @@ def chunks(module, seed: int, points_per_chunk: int = 16384,
         index += 1
 
 
-def metadata(module, seed: int, n: int) -> dict:
+def metadata(module, seed: int, n: int, purpose: str = "sample") -> dict:
+    """What a point set records: the manifold's identity (checked by every consumer), the
+    seed and the purpose of the random stream, the measure."""
     spec = module.SPEC
     return {
+        "identity": identity(spec),
+        "purpose": purpose,
         "name": spec["name"],
         "source": spec["source"],
         "source_hash": spec["source_hash"],
@@ -270,11 +275,18 @@ def metadata(module, seed: int, n: int) -> dict:
     }
 
 
-_CHECKED_SMOOTH: weakref.WeakSet = weakref.WeakSet()  # modules already found smooth
+def refuse_singular(spec: dict) -> None:
+    """A :class:`CygenError` if the compiler found the member singular
+    (``SPEC["singular_point"]``, :mod:`cygen.compiler.analysis.singular`)."""
+    point = spec.get("singular_point")
+    if point is not None:
+        where = ", ".join(f"{re:.4g}{im:+.4g}i" for re, im in point)
+        raise CygenError(f"{spec['name']} is singular: the Jacobian of the equations drops "
+                         f"rank at z = ({where}); refusing to sample a singular variety")
 
 
 def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
-         devices: int | None = 1) -> dict:
+         devices: int | None = 1, purpose: str = "sample") -> dict:
     """Sample exactly ``n`` points, feeding each chunk to ``sink``; returns the summary.
 
     ``devices`` > 1 (``None``/0: all) shards every chunk's slices over a mesh
@@ -288,16 +300,9 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
     taken, discarded, max_residual = 0, 0, 0.0
     weights, eta, vol = [], [], []
     mesh = scale.mesh(devices)
-    for index, c in enumerate(chunks(module, seed, min(chunk, max(n, 256)), mesh)):
-        if index == 0 and module not in _CHECKED_SMOOTH:
-            singular = find_singular_point(module, c["points"])
-            if singular is not None:
-                where = ", ".join(f"{v.real:.4g}{v.imag:+.4g}i" for v in singular)
-                raise CygenError(
-                    f"{module.SPEC['name']} is singular: the Jacobian of the equations drops "
-                    f"rank at z = ({where}); refusing to sample a singular variety"
-                )
-            _CHECKED_SMOOTH.add(module)
+    for index, c in enumerate(chunks(module, seed, min(chunk, max(n, 256)), mesh, purpose)):
+        if index == 0:
+            refuse_singular(module.SPEC)
         take = min(n - taken, len(c["weights"]))
         part = {k: v[:take] for k, v in c.items() if k != "discarded"}
         sink(part)
@@ -331,7 +336,7 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
 
 
 def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None,
-           devices: int | None = 1):
+           devices: int | None = 1, purpose: str = "sample"):
     """Sample ``n`` points of a manifold (a loaded module, or a ``.cy``/``.py`` path).
 
     Returns a :class:`cygen.dataset.Dataset`; its ``metadata["summary"]`` holds the
@@ -346,6 +351,6 @@ def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None,
         for name in FIELDS:
             parts[name].append(part[name])
 
-    summary = draw(module, n, seed, sink, progress=progress, devices=devices)
-    meta = metadata(module, seed, n) | {"summary": summary}
+    summary = draw(module, n, seed, sink, progress=progress, devices=devices, purpose=purpose)
+    meta = metadata(module, seed, n, purpose) | {"summary": summary}
     return Dataset(*(np.concatenate(parts[name]) for name in FIELDS), metadata=meta)

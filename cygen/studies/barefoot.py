@@ -38,7 +38,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
                     "manifolds": {}}
     hists = {}
     for name in MANIFOLDS:
-        data = sample(load(common.manifold(name)), s["points"], seed=0)
+        data = sample(load(common.manifold(name)), s["points"], seed=0, purpose="study")
         values, ok = coordinate_plane(data.points, 1, 0)
         u, w = values[ok], np.asarray(data.weights)[ok]
         near = np.min(np.abs(u[:, None] - TOES[None, :]), axis=1) < TOE_RADIUS

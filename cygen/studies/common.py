@@ -40,7 +40,7 @@ def manifold(name: str) -> Path:
 def points_file(module, path: Path, n: int, seed: int) -> Path:
     """``path``: ``n`` points sampled with ``seed``, written once (reused when it exists)."""
     if not path.exists():
-        sample(module, n, seed=seed).save(path)
+        sample(module, n, seed=seed, purpose="study").save(path)
     return path
 
 

@@ -41,7 +41,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     started = time.monotonic()
     s = SETTINGS[size]
     module = load(common.manifold("k3_quartic"))
-    fresh = sample(module, s["baseline_points"], seed=1)
+    fresh = sample(module, s["baseline_points"], seed=1, purpose="study")
     result = {"manifold": "k3_quartic", "model": "ldl", "settings": s, "runs": {},
               "conformal_baseline": common.conformal_baseline(module, fresh)}
     fig, axes = common.figure(len(KAHLER_WEIGHTS))

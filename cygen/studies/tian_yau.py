@@ -54,7 +54,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     module = load(common.manifold("tian_yau"))
     data_path = common.points_file(module, out / "data.npz", s["points"], 0)
     result = {"manifold": "tian_yau", "settings": s, "runs": {}}
-    fresh = sample(module, s["baseline_points"], seed=1)
+    fresh = sample(module, s["baseline_points"], seed=1, purpose="study")
     result["conformal_baseline"] = common.conformal_baseline(module, fresh)
     jobs = [("phi", "phi", PHI, s["points"])]
     jobs += [(f"ldl_{key}", "ldl", {**LDL, "loss": {"sigma": 1.0, "volume": 1.0, **w},

@@ -41,7 +41,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     metrics = train(module, out / "run", points=s["points"], epochs=s["epochs"], seed=0,
                     model="phi", config=config, progress=progress)
     learned = load_run(out / "run")
-    data = sample(module, s["eval_points"], seed=1)
+    data = sample(module, s["eval_points"], seed=1, purpose="study")
     fs = common.eta(lambda z, c: rt.fs_metric(geo, z, c), geo, data.points, data.chart,
                     data.omega_sq)
     nn = common.eta(learned.metric_in, geo, data.points, data.chart, data.omega_sq)

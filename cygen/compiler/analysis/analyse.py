@@ -7,6 +7,7 @@
     fubini_study    the ambient Fubini-Study metric             (cygen.fubini_study)
     topology        chi, intersection numbers, c2.J             (cygen.topology)
     symmetries      symmetry group and patch classes           (cygen.symmetries)
+    singular        a singular point, if the member has one    (numerical search)
     kernels         CSE of every emitted expression             (cygen.kernels)
 """
 
@@ -22,6 +23,7 @@ from cygen.compiler import syntax as S
 from cygen.compiler.analysis.configuration import configuration_matrix
 from cygen.compiler.analysis.fubini_study import ambient_metric
 from cygen.compiler.analysis.patches import enumerate_charts
+from cygen.compiler.analysis.singular import find_singular_point
 from cygen.compiler.analysis.slices import slice_types
 from cygen.compiler.analysis.symmetries import analyse_symmetry
 from cygen.compiler.analysis.topology import compute_topology
@@ -51,7 +53,6 @@ def analyse(
     try:
         matrix = configuration_matrix(model, allow_non_cy=allow_non_cy)
     except Exception as exc:
-
         if isinstance(exc, CygenError) and exc.filename is None:
             raise exc.located(program.filename, program.source) from None
         raise
@@ -63,11 +64,14 @@ def analyse(
     dependent_sets = admissible_dependent_sets(model.equations, coords)
     charts = enumerate_charts(model.factors, dependent_sets)
     topology = compute_topology([f.dim for f in model.factors], matrix)
+    digest = source_hash(program.source, overrides)
+    singular = find_singular_point(model.equations, coords,
+                                   [f.dim + 1 for f in model.factors], digest)
 
     return ManifoldIR(
         name=model.name,
         source_name=PurePath(program.filename).name,  # location-independent bytes
-        source_hash=source_hash(program.source, overrides),
+        source_hash=digest,
         factors=model.factors,
         coords=coords,
         conj_coords=conj,
@@ -84,4 +88,5 @@ def analyse(
         topology=topology,
         slices=slice_types([f.dim for f in model.factors], matrix),
         symmetry=analyse_symmetry(model.factors, coords, model.equations, model.kahler, charts),
+        singular_point=None if singular is None else tuple(complex(x) for x in singular),
     )
