@@ -87,7 +87,8 @@ def measure(root: Path, repeat: int) -> dict:
         cache = tmp / "cache"
         out: dict = {"commands": {}, "imports": {}}
         for name in COLD:  # an empty cache each time: what a first use costs
-            times = [_run(root, tmp / f"cold{i}", COMMANDS[name], tmp) for i in range(repeat)]
+            times = [_run(root, tmp / f"cold_{name}_{i}", COMMANDS[name], tmp)
+                     for i in range(repeat)]
             out["commands"][f"{name}_cold"] = {"median_s": round(statistics.median(times), 3),
                                                "min_s": round(min(times), 3), "runs": repeat}
             print(f"{name + '_cold':24s} median {statistics.median(times):6.2f} s  "

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cygen.cli import app
 from cygen.core.errors import CygenError
-from cygen.core.seeds import PURPOSES, derive
+from cygen.core.seeds import PURPOSES, substream
 from cygen.evaluate.runs import evaluate_run
 from cygen.learn.checkpoint import read_checkpoint, save_checkpoint
 from cygen.learn.config import resolve_config
@@ -88,6 +88,8 @@ def test_eval_on_data_of_another_manifold_is_refused(torus_run, tmp_path):
     other.save(tmp_path / "k3.npz")
     with pytest.raises(CygenError, match="k3_quartic.*torus|refusing to mix"):
         evaluate_run(torus_run, data=tmp_path / "k3.npz")
+    out = _clean_failure(_run("eval", torus_run, "--data", tmp_path / "k3.npz"))
+    assert "k3_quartic" in out and "torus" in out
 
 
 def test_resume_with_another_manifold_is_refused(torus_run):
@@ -116,6 +118,8 @@ def test_sample_train_eval_never_reuses_training_points(tmp_path):
     assert not ({r.tobytes() for r in fresh.points} & {r.tobytes() for r in train_points})
     with pytest.raises(CygenError, match="are training points of the run"):
         evaluate_run(run, data=points)  # the training file itself
+    out = _clean_failure(_run("eval", run, "--data", points))
+    assert "are training points of the run" in out
 
 
 def _config(tmp_path: Path) -> Path:
@@ -128,7 +132,8 @@ def _config(tmp_path: Path) -> Path:
        st.sampled_from(PURPOSES))
 @settings(max_examples=200, deadline=None)
 def test_random_streams_differ_between_purposes_and_seeds(s1, s2, p1, p2):
-    assert (derive(s1, p1) == derive(s2, p2)) == ((s1, p1) == (s2, p2))
+    assert (substream(s1, p1) == substream(s2, p2)) == ((s1, p1) == (s2, p2))
+    assert substream(s1, p1, 0, 1) != substream(s1, p1, 1, 0)  # chunk 0 type 1, chunk 1 type 0
 
 
 # ----------------------------------------------------------------------------- strict config

@@ -16,6 +16,11 @@ from cygen.core.errors import CygenError
 __all__ = ["info_dict", "register"]
 
 
+class DeformationMode(enum.StrEnum):
+    declared = "declared"
+    all = "all"
+
+
 class Emit(enum.StrEnum):
     ast = "ast"
     ir = "ir"
@@ -32,6 +37,9 @@ def compile_cmd(
         Emit | None, typer.Option(help="Print one stage (ast, ir or code) instead of writing.")
     ] = None,
     allow_non_cy: AllowOpt = False,
+    deformations: Annotated[DeformationMode, typer.Option(
+        help="The moduli dp_dt differentiates in: the declared params, or all polynomial "
+             "deformations (docs/moduli.md).")] = DeformationMode.declared,
 ) -> None:
     """Compile a .cy file into an importable JAX module.
 
@@ -40,17 +48,19 @@ def compile_cmd(
     \b
       cygen compile manifolds/fermat_quintic.cy -o quintic.py
       cygen compile manifolds/dwork_quintic.cy --param psi=0.1+0.2i -o dwork.py
+      cygen compile manifolds/tian_yau.cy --deformations all -o tian_yau.py
       cygen compile manifolds/tian_yau.cy --emit ir
     """
     if emit is not None:
-        _emit(source, param, allow_non_cy, emit)
+        _emit(source, param, allow_non_cy, emit, str(deformations))
         return
     from cygen.compiler.loader import compiled_path, read_spec
     from cygen.core.io import atomic_write, read_text
 
     # through the compile cache: the bytes are a function of the source, its path, the
     # overrides and the compiler, so a second compile (or one after ``cygen.load``) skips sympy
-    code = read_text(compiled_path(source, param, allow_non_cy=allow_non_cy))
+    code = read_text(compiled_path(source, param, allow_non_cy=allow_non_cy,
+                                   deformations=str(deformations)))
     target = output or Path(f"{source.stem}.py")
     try:
         atomic_write(target, code)
@@ -63,12 +73,12 @@ def compile_cmd(
     )
 
 
-def _emit(source: Path, param, allow_non_cy: bool, emit: Emit) -> None:
+def _emit(source: Path, param, allow_non_cy: bool, emit: Emit, deformations: str) -> None:
     from cygen.compiler.ir import describe
     from cygen.compiler.pipeline import compile_file
     from cygen.compiler.syntax import dump
 
-    result = compile_file(source, param, allow_non_cy=allow_non_cy)
+    result = compile_file(source, param, allow_non_cy=allow_non_cy, deformations=deformations)
     text = {Emit.ast: lambda: dump(result.program) + "\n",
             Emit.ir: lambda: describe(result.ir) + "\n", Emit.code: lambda: result.code}[emit]()
     sys.stdout.write(text)
@@ -105,7 +115,25 @@ def info_dict(facts: dict) -> dict:
         "patch_classes": facts["patch_classes"],
         "n_seed_patch_classes": len(facts["seed_patch_classes"]),
         "seed_patch_classes": facts["seed_patch_classes"],
+        "moduli": facts["moduli"],
+        "polynomial_deformations": facts["polynomial_deformations"],
+        **_cicy_facts(facts),
     }
+
+
+def _cicy_facts(facts: dict) -> dict:
+    """The shipped CICY list's entry for this configuration (threefolds), if it has one:
+    its id and Hodge numbers, and how many deformations are not polynomial."""
+    from cygen.core.cicy import find
+
+    entry = find(facts["ambient"], facts["configuration"]) if facts["dimension"] == 3 else None
+    if entry is None:
+        return {"cicy_id": None, "h11": None, "h21": None, "non_polynomial_deformations": None}
+    h21 = entry.get("h21")
+    return {"cicy_id": entry["id"], "h11": entry.get("h11"), "h21": h21,
+            "non_polynomial_deformations": None
+            if h21 is None or facts["polynomial_deformations"] is None
+            else h21 - facts["polynomial_deformations"]}
 
 
 def info(
@@ -125,9 +153,10 @@ def info(
     from cygen.compiler.loader import compiled_path, read_spec
     from cygen.core.io import read_text
 
-    # the module's SPEC, through the compile cache (a second info, or one after a compile or
-    # cygen.load, skips sympy)
-    spec = read_spec(read_text(compiled_path(source, param, allow_non_cy=allow_non_cy)))
+    # the module's SPEC (with the polynomial deformations counted), through the compile
+    # cache: a second info skips sympy
+    spec = read_spec(read_text(compiled_path(source, param, allow_non_cy=allow_non_cy,
+                                             deformations="all")))
     data = info_dict(spec)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -158,6 +187,7 @@ def _print_info(data: dict) -> None:
         ("symmetry", f"order {data['symmetry_order']}, {len(data['symmetry_generators'])} "
                      "generators (perm; phase x 2πi/N):\n" + generators
          if data["symmetry_generators"] else "trivial"),
+        ("deformations", _deformations_line(data)),
         ("patch classes", f"{data['n_patch_classes']} (sizes "
                           f"{', '.join(str(len(c)) for c in data['patch_classes'])}); "
                           f"seed's pattern view: {data['n_seed_patch_classes']}"),
@@ -169,6 +199,18 @@ def _print_info(data: dict) -> None:
                         "the smooth members of its family"))
         say(f"warning: {data['source']}: singular at z = ({where})")
     out.print(table(f"{data['name']}  ({data['source']})", rows))
+
+
+def _deformations_line(data: dict) -> str:
+    line = f"{data['polynomial_deformations']} polynomial"
+    if data["h21"] is None:
+        return line
+    line += f"; h21 = {data['h21']} (CICY #{data['cicy_id']}, h11 = {data['h11']})"
+    extra = data["non_polynomial_deformations"]
+    if extra:
+        line += f": {extra} deformation(s) are not polynomial (not in the equations' " \
+                "coefficients)" if extra > 0 else ": this member has extra automorphisms"
+    return line
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``cygen plot points|training|eta|curvature`` and ``cygen report``.
+"""``cygen plot points|training|eta|curvature|moduli`` and ``cygen report``.
 
 Registered by :mod:`cygen.cli.app` through :func:`register`.
 """
@@ -173,6 +173,44 @@ def curvature(run_dir: RunArg,
     _save(plots.curvature_figure(plots.curvature_data(_run(run_dir), n)), output)
 
 
+def moduli(
+    result: Annotated[Path, typer.Argument(help="JSON written by `cygen moduli --out` (a "
+                                                "--scan, or one member).")],
+    output: Annotated[Path, _output("moduli.png")] = Path("moduli.png"),
+    exact: Annotated[str | None, typer.Option(
+        help="Overlay exact values along a scan: 'dwork' (the Dwork pencil's periods).")] = None,
+) -> None:
+    """G and λ along a `cygen moduli --scan`, or heat maps of |G| and of the normalised
+    Yukawa couplings of one member.
+
+    Example:
+
+      cygen moduli manifolds/dwork_quintic.cy --scan psi=0..0.95 --steps 8 --out scan.json
+      cygen plot moduli scan.json --exact dwork -o scan.png
+    """
+    from cygen.core.io import read_json
+    from cygen.evaluate import plots
+
+    doc = read_json(result)
+    if "rows" in doc:
+        table = None
+        if exact == "dwork":
+            from cygen.evaluate.periods import dwork_exact
+
+            table = [dwork_exact(complex(*r["value"])) if abs(complex(*r["value"])) < 1
+                     else None for r in doc["rows"]]
+        elif exact is not None:
+            raise CygenError(f"--exact: unknown reference {exact!r} (known: dwork)")
+        fig = plots.moduli_scan_figure(doc, table)
+    elif "wp_metric" in doc:
+        if exact is not None:
+            raise CygenError("--exact applies to a --scan result")
+        fig = plots.moduli_matrix_figure(doc)
+    else:
+        raise CygenError(f"{result}: not a `cygen moduli` result (no 'rows' or 'wp_metric')")
+    _save(fig, output)
+
+
 def report(
     run_dir: RunArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path(
@@ -202,11 +240,12 @@ def report(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``plot`` (points, training, eta, curvature) and ``report`` to the main app."""
+    """Add ``plot`` (points, training, eta, curvature, moduli) and ``report`` to the main app."""
     plot = typer.Typer(help="Figures (PNG) of points and trained runs.", no_args_is_help=True)
     plot.command("points")(guarded(points))
     plot.command("training")(guarded(training))
     plot.command("eta")(guarded(eta))
     plot.command("curvature")(guarded(curvature))
+    plot.command("moduli")(guarded(moduli))
     app.add_typer(plot, name="plot")
     app.command("report")(guarded(report))

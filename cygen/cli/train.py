@@ -106,20 +106,24 @@ def eval_cmd(
     seed: Annotated[int | None, typer.Option(
         help="Seed of the evaluation points (default: the run's; its own stream).", min=0)
     ] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Evaluate on these points (`cygen sample`, the run's manifold) instead.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Evaluate a trained metric on fresh points (sigma, Kählerity, transition, volume).
+
+    Points of another manifold, or points the run was trained on, are refused.
 
     Examples:
 
     \b
       cygen eval runs/quintic --points 50000
-      cygen eval runs/quintic --json
+      cygen eval runs/quintic --data test_points.npz --json
     """
     enable_jax_cache()
     from cygen.evaluate.runs import evaluate_run
 
-    metrics = evaluate_run(run_dir, points=points, seed=seed)
+    metrics = evaluate_run(run_dir, points=points, seed=seed, data=data)
     if not metrics.get("overlap_checked"):
         say(f"warning: {run_dir}: its training points are gone; could not check that "
             "the evaluation points are new to it")

@@ -74,7 +74,8 @@ def generate(ir: ManifoldIR) -> str:
             _table("_DEPENDENT_SETS", charts.dependent_sets),
             _table("_LOOKUP", charts.lookup),
         ],
-        "kernels": [_kernel(k, ir) for k in (ir.equations, ir.jacobian, ir.fs_ambient)],
+        "kernels": [_kernel(k, ir) for k in (ir.equations, ir.jacobian, ir.fs_ambient,
+                                              ir.moduli.dp_dt, ir.moduli.d2p_dzdt)],
         "factor_sizes": repr(tuple(f.dim + 1 for f in ir.factors)),
     }
     return environment(TEMPLATES).get_template(TEMPLATE).render(**context)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
@@ -170,6 +171,7 @@ class ManifoldIR:
     slices: tuple[SliceType, ...]
     symmetry: Symmetry
     singular_point: tuple[complex, ...] | None = None  # a point where X is singular
+    moduli: Any = None  # cygen.compiler.analysis.moduli.Moduli (directions, dp/dt kernels)
 
     @property
     def n_ambient(self) -> int:

@@ -100,12 +100,15 @@ def load(
     params: Iterable[str] | Mapping[str, str] | None = None,
     *,
     allow_non_cy: bool = False,
+    deformations: str = "declared",
 ) -> ModuleType:
-    """Import a generated module: a ``.py`` file as is, a ``.cy`` file compiled (cached)."""
+    """Import a generated module: a ``.py`` file as is, a ``.cy`` file compiled (cached)
+    (``deformations``: the moduli it differentiates in, ``"declared"`` or ``"all"``)."""
     path = Path(path)
     if path.suffix == ".py":
         return load_file(path)
-    return load_file(compiled_path(path, params, allow_non_cy=allow_non_cy))
+    return load_file(compiled_path(path, params, allow_non_cy=allow_non_cy,
+                                   deformations=deformations))
 
 
 def compiled_path(
@@ -113,16 +116,18 @@ def compiled_path(
     params: Iterable[str] | Mapping[str, str] | None = None,
     *,
     allow_non_cy: bool = False,
+    deformations: str = "declared",
 ) -> Path:
     """The generated module of the ``.cy`` file ``path`` in the compile cache, compiled
     there first on a miss (sympy is imported only then)."""
     path = Path(path)
     source = read_text(path)
-    target = cached_path(path, cache_key(source, path, params, allow_non_cy))
+    target = cached_path(path, cache_key(source, path, params, allow_non_cy, deformations))
     if not target.exists():
         from cygen.compiler.pipeline import compile_source
 
-        result = compile_source(source, str(path), params, allow_non_cy=allow_non_cy)
+        result = compile_source(source, str(path), params, allow_non_cy=allow_non_cy,
+                                deformations=deformations)
         try:
             atomic_write(target, result.code)
         except OSError as exc:
@@ -140,7 +145,7 @@ def read_spec(code: str) -> dict:
 
 
 def as_module(source: object, params: Iterable[str] | Mapping[str, str] | None = None, *,
-              allow_non_cy: bool = False) -> ModuleType:
+              allow_non_cy: bool = False, deformations: str = "declared") -> ModuleType:
     """A generated module from a loaded module (returned as is) or a ``.cy``/``.py`` path.
 
     The lower half of the one resolver of "a manifold": :func:`cygen.learn.runs.resolve`
@@ -153,7 +158,7 @@ def as_module(source: object, params: Iterable[str] | Mapping[str, str] | None =
     path = Path(source)
     if path.suffix not in (".cy", ".py"):
         raise CygenError("expected a .cy file or a generated module (.py)", filename=str(path))
-    return load(path, params, allow_non_cy=allow_non_cy)
+    return load(path, params, allow_non_cy=allow_non_cy, deformations=deformations)
 
 
 IDENTITY_KEYS = ("name", "source_hash", "params", "kahler", "contract")

@@ -37,6 +37,8 @@ class LoweredManifold:
     kahler: tuple[sp.Rational, ...]
     equations: tuple[sp.Expr, ...]
     equation_spans: tuple[Span, ...]
+    # per parameter, dp_k/dt (k over the equations) at the given values, or None
+    param_derivatives: tuple[tuple[sp.Expr, ...] | None, ...] = ()
 
 
 def lower(program: S.Program, overrides: Mapping[str, sp.Expr] | None = None) -> LoweredManifold:
@@ -128,7 +130,29 @@ def _lower(program: S.Program, overrides: dict[str, sp.Expr]) -> LoweredManifold
         kahler=kahler,
         equations=tuple(equations),
         equation_spans=tuple(eq_spans),
+        param_derivatives=_param_derivatives(program, symbols, params),
     )
+
+
+def _param_derivatives(program: S.Program, symbols: Mapping[str, sp.Symbol],
+                       params: Mapping[str, sp.Expr]) -> tuple[tuple[sp.Expr, ...] | None, ...]:
+    """dp_k/dt for every parameter t (k over the equations), at the parameters' values:
+    each parameter is shifted by its own symbol, the equations are lowered again and
+    differentiated.  ``None`` for a parameter that enters an equation where no symbol may
+    (an exponent, say): it cannot be a complex-structure modulus."""
+    out = []
+    for name in params:
+        shift = sp.Dummy(f"d_{name}")
+        shifted = {**params, name: params[name] + shift}
+        try:
+            rows = tuple(
+                sp.expand(sp.diff(_expr(stmt.body, symbols, shifted), shift).subs(shift, 0))
+                if not isinstance(stmt.body, S.Generic) else sp.Integer(0)
+                for stmt in program.statements if isinstance(stmt, S.EqStmt))
+        except CygenError:
+            rows = None
+        out.append(rows)
+    return tuple(out)
 
 
 def _stem(filename: str) -> str:
@@ -209,7 +233,7 @@ def _expr(node: S.Expr, symbols: Mapping[str, sp.Symbol], params: Mapping[str, s
     if node.op == "*":
         return left * right
     if node.op == "/":
-        if right.free_symbols:
+        if right.free_symbols & set(symbols.values()):
             raise CygenError("division by a coordinate: equations must be polynomials",
                              span=node.right.span)
         if right == 0:

@@ -70,10 +70,12 @@ def compile_source(
     params: Iterable[str] | Mapping[str, str] | None = None,
     *,
     allow_non_cy: bool = False,
+    deformations: str = "declared",
 ) -> CompileResult:
     """Compile ``.cy`` text to a module; raises :class:`CygenError` on bad input."""
     program = parse(source, filename)
-    ir = analyse(program, parse_overrides(params), allow_non_cy=allow_non_cy)
+    ir = analyse(program, parse_overrides(params), allow_non_cy=allow_non_cy,
+                 deformations=deformations)
     return CompileResult(program, ir, format_source(generate(ir)))
 
 
@@ -82,7 +84,9 @@ def compile_file(
     params: Iterable[str] | Mapping[str, str] | None = None,
     *,
     allow_non_cy: bool = False,
+    deformations: str = "declared",
 ) -> CompileResult:
     """Compile a ``.cy`` file (its path, as given, is recorded in the module header)."""
     path = Path(path)
-    return compile_source(read_text(path), str(path), params, allow_non_cy=allow_non_cy)
+    return compile_source(read_text(path), str(path), params, allow_non_cy=allow_non_cy,
+                          deformations=deformations)

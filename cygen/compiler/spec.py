@@ -14,7 +14,7 @@ import sympy as sp
 from cygen.compiler.analysis.topology import slope_targets, volume
 from cygen.compiler.ir import ManifoldIR
 
-__all__ = ["exact_equations", "fs_volume", "spec", "symmetry_spec", "targets"]
+__all__ = ["exact_equations", "fs_volume", "moduli_spec", "spec", "symmetry_spec", "targets"]
 
 
 def fs_volume(ir: ManifoldIR) -> Fraction:
@@ -83,6 +83,23 @@ def spec(ir: ManifoldIR) -> dict:
             for s in ir.slices
         ],
         **symmetry_spec(ir),
+        **moduli_spec(ir),
+    }
+
+
+def moduli_spec(ir: ManifoldIR) -> dict:
+    """The moduli entries of SPEC (:mod:`cygen.compiler.analysis.moduli`): the directions
+    ``dp_dt`` differentiates in and (compiled with ``deformations="all"``) the number of
+    the member's polynomial deformations."""
+    m = ir.moduli
+    return {
+        "moduli": list(m.names),
+        "moduli_declared": m.declared,
+        "moduli_mode": m.mode,
+        "not_moduli": list(m.not_moduli),
+        "polynomial_deformations": None if m.deformations is None else m.deformations.count,
+        "declared_deformation_rank": None if m.deformations is None
+        else m.deformations.declared_rank,
     }
 
 

@@ -117,6 +117,9 @@ def evaluate(fn, points: np.ndarray, charts: np.ndarray, batch: int = BATCH,
 
 
 def _mean_err(x: np.ndarray) -> tuple[float, float]:
+    """The mean and its standard error (NaN for no points: every density was dropped)."""
+    if len(x) == 0:
+        return math.nan, math.nan
     return float(np.mean(x)), float(np.std(x) / math.sqrt(len(x)))
 
 

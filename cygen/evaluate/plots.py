@@ -529,5 +529,85 @@ def curvature_figure(d: CurvatureData, title: str = "") -> Figure:
 __all__ = [
     "CurvatureData", "EtaData", "coordinate_plane", "curvature_data", "curvature_figure",
     "eta_data", "eta_figure", "chart_groups", "png_bytes", "points_figure", "read_log",
-    "run_points", "save", "sigma_groups", "sorted_moduli", "training_figure",
+    "moduli_matrix_figure", "moduli_scan_figure", "run_points", "save", "sigma_groups",
+    "sorted_moduli", "training_figure",
 ]
+
+
+# ----------------------------------------------------------------------------- moduli
+
+
+def _scan_axis(rows: Sequence[dict]) -> tuple[np.ndarray, str]:
+    values = np.array([complex(*r["value"]) for r in rows])
+    if np.allclose(values.imag, 0):
+        return values.real, "Re t"
+    if np.allclose(values.real, 0):
+        return values.imag, "Im t"
+    return np.abs(values - values[0]), "|t - t_start|"
+
+
+def moduli_scan_figure(doc: dict, exact: Sequence[dict] | None = None) -> Figure:
+    """G_{t tbar} and lambda = |kappa| e^K G^(-3/2) along a ``cygen moduli --scan`` segment,
+    with their jackknife errors; ``exact`` (one dict per row with ``wp_metric`` and
+    ``yukawa_normalised``, e.g. :func:`cygen.evaluate.periods.dwork_exact`) drawn as lines.
+    Rows that failed (a singular member) are marked on the axis."""
+    rows = [r for r in doc["rows"] if "error" not in r]
+    failed = [r for r in doc["rows"] if "error" in r]
+    x, label = _scan_axis(doc["rows"])
+    keep = np.array(["error" not in r for r in doc["rows"]])
+    panels = [("wp_metric", "Weil–Petersson metric G")]
+    if any("yukawa_normalised" in r for r in rows):
+        panels.append(("yukawa_normalised", "λ = |κ| e^K G^(-3/2)"))
+    fig = _figure(4.6 * len(panels) + 0.4, 3.6)
+    axes = fig.subplots(1, len(panels), squeeze=False).ravel()
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        y = np.array([r.get(key, np.nan) for r in rows], float)
+        err = np.array([r.get(key + "_err", np.nan) for r in rows], float)
+        ax.errorbar(x[keep], y, yerr=err, fmt="o", ms=4, capsize=3, label="sampled (±1 s.e.)")
+        if exact is not None:
+            ex = np.array([e[key] if e else np.nan for e, k in zip(exact, keep, strict=True)
+                           if k], float)
+            ax.plot(x[keep], ex, "-", color="k", lw=1, label="exact")
+        if failed:
+            ax.axvline(x[~keep][0], color="r", ls=":", label="refused (singular) member")
+        ax.set_xlabel(label)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{Path(str(doc.get('name', ''))).stem}: {doc.get('param', '?')} scan, "
+                 f"{doc.get('points', '?')} points per member")
+    return fig
+
+
+def moduli_matrix_figure(doc: dict) -> Figure:
+    """Heat maps of |G_{a bbar}| (log scale) and, when computed, of the normalised Yukawa
+    couplings max over c of |kappa_abc| e^K (G_aa G_bb G_cc)^(-1/2) as an a x b map, for a
+    ``cygen moduli --json`` document; the declared parameters come first."""
+    from matplotlib.colors import LogNorm
+
+    g = np.abs(np.asarray(doc["wp_metric"]["re"]) + 1j * np.asarray(doc["wp_metric"]["im"]))
+    lam = doc.get("yukawa_normalised")
+    fig = _figure(10.5 if lam is not None else 5.6, 4.8)
+    axes = fig.subplots(1, 2 if lam is not None else 1, squeeze=False).ravel()
+    floor = max(g.max() * 1e-6, 1e-300)
+    im = axes[0].imshow(np.maximum(g, floor), norm=LogNorm(vmin=floor, vmax=g.max()))
+    axes[0].set_title("|G_ab̄| (Weil–Petersson)")
+    fig.colorbar(im, ax=axes[0], shrink=0.8)
+    if lam is not None:
+        lam = np.asarray(lam).max(axis=2)
+        top = max(lam.max(), 1e-300)
+        im = axes[1].imshow(np.maximum(lam, top * 1e-6), norm=LogNorm(vmin=top * 1e-6, vmax=top))
+        axes[1].set_title("max_c |κ_abc| e^K (G_aa G_bb G_cc)^(-1/2)")
+        fig.colorbar(im, ax=axes[1], shrink=0.8)
+    names = doc["params"]
+    for ax in axes:
+        if len(names) <= 30:
+            ax.set_xticks(range(len(names)), [str(i) for i in range(len(names))], fontsize=6)
+            ax.set_yticks(range(len(names)), [str(i) for i in range(len(names))], fontsize=6)
+        declared = doc.get("declared", 0)
+        if 0 < declared < len(names):  # declared parameters | monomial deformations
+            ax.axhline(declared - 0.5, color="w", lw=0.8)
+            ax.axvline(declared - 0.5, color="w", lw=0.8)
+    fig.suptitle(f"{doc.get('name', '')}: {len(names)} directions, {doc.get('points', '?')} "
+                 "points")
+    return fig

@@ -20,7 +20,6 @@ which the list gives without Hodge data), never crashes.
 
 from __future__ import annotations
 
-import gzip
 import json
 import multiprocessing as mp
 import os
@@ -34,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from cygen.compiler.loader import load
-from cygen.core.errors import CygenError
-from cygen.core.io import jsonable, read_bytes, reason
+from cygen.core.cicy import load_list
+from cygen.core.io import jsonable
 from cygen.evaluate.integrals import euler
 from cygen.sampling.sampler import sample
 
@@ -43,28 +42,6 @@ NAMES = "abcdefghjklmnopq"  # factor coordinate prefixes (P^n[a] has a0..an)
 RESULTS = "results.jsonl"
 STARTUP_S = 300  # grace for a worker's start-up (importing JAX) before ``timeout`` counts
 DONE = ("ok", "skipped")  # statuses a resumed survey does not redo (errors: retry_errors)
-
-
-CICY_LIST = Path(__file__).resolve().parents[1] / "data" / "cicy3.json.gz"  # shipped
-
-
-def load_list(path: str | os.PathLike | None = None) -> list[dict]:
-    """The entries of a CICY list file (``{"entries": [...]}`` or a bare list; ``.json`` or
-    ``.json.gz``); by default the 7890 CICY threefolds shipped with cygen
-    (``cygen/data/cicy3.json.gz``, provenance in its README)."""
-    path = Path(path) if path is not None else CICY_LIST
-    raw = read_bytes(path)
-    try:
-        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
-        data = json.loads(text)
-    except (OSError, EOFError, ValueError) as exc:
-        raise CygenError(f"not a CICY list: {reason(exc)}", filename=str(path)) from None
-    entries = data.get("entries") if isinstance(data, dict) else data
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and {"id", "ambient",
-                                                "matrix"} <= set(e) for e in entries):
-        raise CygenError("not a CICY list (entries with id, ambient and matrix)",
-                         filename=str(path))
-    return entries
 
 
 def select(entries: Sequence[dict], ids: Iterable[int] | None = None, limit: int | None = None,

@@ -36,7 +36,7 @@ import numpy as np
 
 from cygen.compiler.loader import as_module, identity
 from cygen.core.errors import CygenError
-from cygen.core.seeds import derive
+from cygen.core.seeds import jax_key, substream
 from cygen.core.version import __version__
 from cygen.geometry import measure, scale
 from cygen.geometry import runtime as rt
@@ -226,26 +226,25 @@ def chunks(module, seed: int, points_per_chunk: int = 16384,
 
     Each chunk dict has the arrays of :func:`cygen.geometry.measure.point_data` (good points
     only) plus ``discarded`` (slices dropped).  Deterministic for a given seed and
-    ``purpose`` (the random stream is :func:`cygen.core.seeds.derive` (seed, purpose), so
-    different purposes never share points).  With a ``mesh`` (:mod:`cygen.geometry.scale`)
-    each chunk's slices are split across its devices (same points).
+    ``purpose`` (chunk c's slice type i draws from :func:`cygen.core.seeds.substream`
+    (seed, purpose, c, i), so different purposes never share points).  With a ``mesh``
+    (:mod:`cygen.geometry.scale`) each chunk's slices are split across its devices (same
+    points).
     """
     solvers = slice_solvers(module, points_per_chunk, mesh)
     data = point_function(module)
-    root = jax.random.PRNGKey(derive(seed, purpose))
     index = 0
-    while True:
-        key = jax.random.fold_in(root, index)
+    while True:  # keys and the shuffle come from NumPy: no JAX compilation on the way
         points, oks, discarded = [], [], 0
         for i, solver in enumerate(solvers):
-            z, ok = solver.fn(jax.random.fold_in(key, i))
+            z, ok = solver.fn(jax_key(substream(seed, purpose, index, i)))
             points.append(z)
             oks.append(ok)
             discarded += int(solver.slices - np.count_nonzero(scale.to_host(ok)) // solver.degree)
         z = jnp.concatenate(points)
         ok = scale.to_host(jnp.concatenate(oks))
-        shuffle_key = jax.random.fold_in(key, len(solvers))
-        order = np.asarray(jax.random.permutation(shuffle_key, z.shape[0]))
+        shuffle = np.random.default_rng(substream(seed, purpose, index, len(solvers)))
+        order = shuffle.permutation(z.shape[0])
         order = order[ok[order]]
         result = {k: scale.to_host(v)[order] for k, v in data(z).items()}
         result["discarded"] = discarded

@@ -8,6 +8,7 @@
     topology        chi, intersection numbers, c2.J             (cygen.topology)
     symmetries      symmetry group and patch classes           (cygen.symmetries)
     singular        a singular point, if the member has one    (numerical search)
+    moduli          dp/dt, d2p/dzdt, polynomial deformations   (cygen.moduli)
     kernels         CSE of every emitted expression             (cygen.kernels)
 """
 
@@ -22,6 +23,7 @@ import sympy as sp
 from cygen.compiler import syntax as S
 from cygen.compiler.analysis.configuration import configuration_matrix
 from cygen.compiler.analysis.fubini_study import ambient_metric
+from cygen.compiler.analysis.moduli import analyse_moduli
 from cygen.compiler.analysis.patches import enumerate_charts
 from cygen.compiler.analysis.singular import find_singular_point
 from cygen.compiler.analysis.slices import slice_types
@@ -47,8 +49,11 @@ def analyse(
     overrides: Mapping[str, sp.Expr] | None = None,
     *,
     allow_non_cy: bool = False,
+    deformations: str = "declared",
 ) -> ManifoldIR:
-    """Run every analysis; raises :class:`cygen.errors.CygenError` on bad input."""
+    """Run every analysis; raises :class:`cygen.errors.CygenError` on bad input.
+    ``deformations``: the moduli differentiated in, ``"declared"`` parameters or ``"all"``
+    polynomial deformations (:mod:`cygen.compiler.analysis.moduli`)."""
     model = lower(program, overrides)
     try:
         matrix = configuration_matrix(model, allow_non_cy=allow_non_cy)
@@ -89,4 +94,6 @@ def analyse(
         slices=slice_types([f.dim for f in model.factors], matrix),
         symmetry=analyse_symmetry(model.factors, coords, model.equations, model.kahler, charts),
         singular_point=None if singular is None else tuple(complex(x) for x in singular),
+        moduli=analyse_moduli(model.params, model.param_derivatives, model.equations, coords,
+                              conj, model.factors, deformations),
     )

@@ -49,7 +49,9 @@ def _multidegree(exponents: Exponent, factors: Sequence[Factor]) -> tuple[int, .
 
 
 def _poly_dict(expr: sp.Expr, coords) -> dict[Exponent, sp.Expr]:
-    return {tuple(int(e) for e in m): c for m, c in sp.Poly(sp.expand(expr), *coords).terms()}
+    """{exponents: coefficient} of the nonzero terms (the zero polynomial: {})."""
+    return {tuple(int(e) for e in m): c for m, c in sp.Poly(sp.expand(expr), *coords).terms()
+            if c != 0}
 
 
 def polynomial_deformations(equations: Sequence[sp.Expr], coords: Sequence[sp.Symbol],

@@ -17,6 +17,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import numpy as np
+
 from cygen.compiler.ir import Chart, Charts, Factor
 
 
@@ -26,6 +28,24 @@ def affine_index(factors: Sequence[Factor], local: Sequence[int]) -> int:
     for f, i in zip(factors, local, strict=True):
         index = index * (f.dim + 1) + i
     return index
+
+
+def chart_count(factors: Sequence[Factor], dependent_sets: Sequence[tuple[int, ...]]) -> int:
+    """The number of charts :func:`enumerate_charts` would build, without building them:
+    for each affine choice, the dependent sets disjoint from it (bit masks, numpy)."""
+    if not dependent_sets:
+        return 0
+    masks = np.zeros(len(dependent_sets), np.int64)
+    for j in range(max(max(d) for d in dependent_sets) + 1):
+        masks |= np.array([j in d for d in dependent_sets], np.int64) << j
+    affine = np.zeros(1, np.int64)
+    for f in factors:  # masks of every affine choice, factor by factor
+        affine = (affine[:, None] | (np.int64(1) << (f.offset + np.arange(f.dim + 1)))[None, :]
+                  ).ravel()
+    total = 0
+    for lo in range(0, len(affine), 4096):
+        total += int(np.count_nonzero((affine[lo:lo + 4096, None] & masks[None, :]) == 0))
+    return total
 
 
 def enumerate_charts(
