@@ -8,7 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import sympy as sp
 from conftest import ROOT, compiled, newton_points
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cygen.compiler.analysis.symmetries import _closure
 from cygen.learn import symmetry_measure as sm
@@ -204,3 +207,23 @@ def test_training_logs_delta_sym(tmp_path):
     train(module, tmp_path / "run", data=tmp_path / "t.npz", epochs=1, model="ldl", config=cfg)
     (line,) = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert 0.0 <= line["delta_sym"] < 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(-4, 4), min_size=4, max_size=4), min_size=1, max_size=12))
+def test_the_lattice_basis_spans_the_same_lattice(rows):
+    """The phase group's Smith normal form runs on a reduced basis of the exponent-difference
+    lattice: same invariant factors as the full list of rows."""
+    from sympy.matrices.normalforms import smith_normal_form
+
+    from cygen.compiler.analysis import symmetries
+
+    def invariants(m):
+        if not m or not any(any(r) for r in m):
+            return []
+        snf = smith_normal_form(sp.Matrix(m), domain=sp.ZZ)
+        return sorted(abs(int(snf[i, i])) for i in range(min(snf.shape)) if snf[i, i] != 0)
+
+    basis = symmetries._lattice_basis(rows, 4)
+    assert len(basis) <= 4
+    assert invariants(basis) == invariants(rows)

@@ -207,9 +207,12 @@ def _deformations_line(data: dict) -> str:
         return line
     line += f"; h21 = {data['h21']} (CICY #{data['cicy_id']}, h11 = {data['h11']})"
     extra = data["non_polynomial_deformations"]
-    if extra:
-        line += f": {extra} deformation(s) are not polynomial (not in the equations' " \
-                "coefficients)" if extra > 0 else ": this member has extra automorphisms"
+    if extra and extra > 0:
+        line += f": {extra} deformation(s) are not polynomial (not in the equations' coefficients)"
+    elif extra:
+        line += (f": {-extra} more monomials than h21, relations the quotient does not see "
+                 "(extra automorphisms of this member, or polynomials vanishing on X that are "
+                 "not combinations q p of the equations, as in determinantal configurations)")
     return line
 
 

@@ -246,7 +246,8 @@ def _member_weights(path, base, values: dict[str, complex], n: int, seed: int) -
     the ``moduli`` stream of ``seed``: mean(w) is int |Omega|^2 up to a constant of the
     configuration."""
     params = {**_overrides(base), **{k: _complex_literal(v) for k, v in values.items()}}
-    return np.asarray(sample(as_module(path, params), n, seed, purpose="moduli").weights, float)
+    data = sample(as_module(path, params), n, seed, purpose="moduli", shuffle=False)
+    return np.asarray(data.weights, float)
 
 
 def _complex_literal(value: complex) -> str:

@@ -220,9 +220,10 @@ def point_function(module):
     return jax.jit(jax.vmap(partial(measure.point_data, module.GEOMETRY, ts, total)))
 
 
-def chunks(module, seed: int, points_per_chunk: int = 16384,
-           mesh=None, purpose: str = "sample") -> Iterator[dict[str, np.ndarray]]:
-    """Endless stream of chunks: every slice type's S slices, solved, shuffled, with weights.
+def chunks(module, seed: int, points_per_chunk: int = 16384, mesh=None,
+           purpose: str = "sample", shuffle: bool = True) -> Iterator[dict[str, np.ndarray]]:
+    """Endless stream of chunks: every slice type's S slices, solved, shuffled (unless
+    ``shuffle`` is False), with weights.
 
     Each chunk dict has the arrays of :func:`cygen.geometry.measure.point_data` (good points
     only) plus ``discarded`` (slices dropped).  Deterministic for a given seed and
@@ -243,8 +244,8 @@ def chunks(module, seed: int, points_per_chunk: int = 16384,
             discarded += int(solver.slices - np.count_nonzero(scale.to_host(ok)) // solver.degree)
         z = jnp.concatenate(points)
         ok = scale.to_host(jnp.concatenate(oks))
-        shuffle = np.random.default_rng(substream(seed, purpose, index, len(solvers)))
-        order = shuffle.permutation(z.shape[0])
+        rng = np.random.default_rng(substream(seed, purpose, index, len(solvers)))
+        order = rng.permutation(z.shape[0]) if shuffle else np.arange(z.shape[0])
         order = order[ok[order]]
         result = {k: scale.to_host(v)[order] for k, v in data(z).items()}
         result["discarded"] = discarded
@@ -284,9 +285,25 @@ def refuse_singular(spec: dict) -> None:
                          f"rank at z = ({where}); refusing to sample a singular variety")
 
 
+SELECT_BUDGET = 2**25  # complex entries of the chart selection's minors per chunk (512 MB)
+
+
+def chunk_limit(module) -> int:
+    """Points per chunk for which choosing every point's chart (one K x K minor per admissible
+    dependent set) stays within :data:`SELECT_BUDGET`: only configurations with thousands of
+    dependent sets get chunks smaller than the default (and so other slices)."""
+    sets = np.asarray(module.GEOMETRY.dependent_sets)
+    per_point = max(1, sets.shape[0] * sets.shape[1] ** 2)
+    return max(64, SELECT_BUDGET // per_point)
+
+
 def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
-         devices: int | None = 1, purpose: str = "sample") -> dict:
+         devices: int | None = 1, purpose: str = "sample", shuffle: bool = True) -> dict:
     """Sample exactly ``n`` points, feeding each chunk to ``sink``; returns the summary.
+
+    ``shuffle=False`` keeps each chunk's points in slice order (slice type, slice, root):
+    members of a family sampled so share their slices point set by point set, which the
+    finite differences of :mod:`cygen.evaluate.moduli` rely on.
 
     ``devices`` > 1 (``None``/0: all) shards every chunk's slices over a mesh
     (:mod:`cygen.scale`): the same points, in the same order, as one device.
@@ -299,7 +316,8 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
     taken, discarded, max_residual = 0, 0, 0.0
     weights, eta, vol = [], [], []
     mesh = scale.mesh(devices)
-    for index, c in enumerate(chunks(module, seed, min(chunk, max(n, 256)), mesh, purpose)):
+    chunk = min(chunk, max(n, 256), chunk_limit(module))
+    for index, c in enumerate(chunks(module, seed, chunk, mesh, purpose, shuffle)):
         if index == 0:
             refuse_singular(module.SPEC)
         take = min(n - taken, len(c["weights"]))
@@ -335,12 +353,12 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
 
 
 def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None,
-           devices: int | None = 1, purpose: str = "sample"):
+           devices: int | None = 1, purpose: str = "sample", shuffle: bool = True):
     """Sample ``n`` points of a manifold (a loaded module, or a ``.cy``/``.py`` path).
 
     Returns a :class:`cygen.dataset.Dataset`; its ``metadata["summary"]`` holds the
     printed summary of ``cygen sample`` (sigma of FS, the volume self-test, ...).
-    ``devices``: see :func:`draw`.  (To stream to disk instead of memory, use
+    ``devices``, ``shuffle``: see :func:`draw`.  (To stream to disk instead of memory, use
     :func:`draw` with a :class:`cygen.dataset.NpzWriter` as the sink, as ``cygen sample``.)
     """
     module = as_module(module_or_path, params)
@@ -350,6 +368,7 @@ def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None,
         for name in FIELDS:
             parts[name].append(part[name])
 
-    summary = draw(module, n, seed, sink, progress=progress, devices=devices, purpose=purpose)
+    summary = draw(module, n, seed, sink, progress=progress, devices=devices, purpose=purpose,
+                   shuffle=shuffle)
     meta = metadata(module, seed, n, purpose) | {"summary": summary}
     return Dataset(*(np.concatenate(parts[name]) for name in FIELDS), metadata=meta)

@@ -30,11 +30,12 @@ from cygen.studies import common
 SETTINGS = {
     "small": {"scan": [0.0, 0.5, 0.9], "scan_points": 4000, "seeds": 3, "seed_points": 4000,
               "fd_points": 4000, "ty_points": 3000, "family_points": 3000},
-    "full": {"scan": [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98], "scan_points": 200_000,
-             "seeds": 8, "seed_points": 50_000, "fd_points": 100_000, "ty_points": 100_000,
-             "family_points": 100_000},
+    "full": {"scan": [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98], "scan_points": 100_000,
+             "seeds": 8, "seed_points": 40_000, "fd_points": 100_000, "ty_points": 50_000,
+             "family_points": 50_000},
 }
 DWORK = "dwork_quintic"
+FD_STEP = 0.02  # finite-difference step in psi
 
 
 def run(out: Path, size: str = "full", progress=None) -> dict:
@@ -63,7 +64,8 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     result["figures"] = [
         common.save_figure(plots.moduli_scan_figure(scan, [dwork_exact(p) for p in s["scan"]]),
                            out / "moduli_dwork.png"),
-        common.save_figure(plots.moduli_matrix_figure(ty_doc), out / "moduli_tian_yau.png")]
+        common.save_figure(plots.moduli_matrix_figure(ty_doc), out / "moduli_tian_yau.png"),
+        common.save_figure(_selection_figure(ty_doc), out / "moduli_tian_yau_selection.png")]
     return common.write_result(out, "moduli", result, started)
 
 
@@ -102,9 +104,10 @@ def _seed_spread(path: Path, psi: float, seeds: int, n: int) -> dict:
 def _two_routes(path: Path, n: int) -> dict:
     psi = "0.3+0.2i"
     ks = em.moduli(path, n=n, seed=3, params={"psi": psi}, yukawa="none")
-    fd = em.finite_differences(path, {"psi": 0.3 + 0.2j}, n=n, seed=3)
+    fd = em.finite_differences(path, {"psi": 0.3 + 0.2j}, n=n, seed=3, h=FD_STEP)
     exact = dwork_exact(0.3 + 0.2j)["wp_metric"]
-    return {"psi": psi, "points": n, "kodaira_spencer": ks["wp_metric"]["re"][0][0],
+    return {"psi": psi, "points": n, "step": FD_STEP,
+            "kodaira_spencer": ks["wp_metric"]["re"][0][0],
             "kodaira_spencer_err": ks["wp_metric_err"][0][0],
             "finite_differences": fd["wp_metric"]["re"][0][0],
             "finite_differences_err": fd["wp_metric_err"][0][0], "exact": exact}
@@ -140,6 +143,34 @@ def _tian_yau(n: int) -> tuple[dict, dict]:
         "yukawa_forbidden": _masked(y, y_err, ~y_ok), "yukawa_allowed": _masked(y, y_err, y_ok),
         "seconds_moduli": doc["seconds_moduli"], "points_per_second": doc["points_per_second"]}
     return summary, doc
+
+
+def _selection_figure(doc: dict):
+    """|entry| / error of G and of kappa e^K, for the entries the phase symmetries forbid
+    and for those they allow (off-diagonal for G)."""
+    module = load(common.manifold("tian_yau_family"), deformations="all")
+    g_ok, y_ok = em.selection_rules(module)
+    g = np.abs(np.asarray(doc["wp_metric"]["re"]) + 1j * np.asarray(doc["wp_metric"]["im"]))
+    y = np.abs(np.asarray(doc["yukawa"]["re"]) + 1j * np.asarray(doc["yukawa"]["im"]))
+    g, y = g / np.asarray(doc["wp_metric_err"]), y / np.asarray(doc["yukawa_err"])
+    off = ~np.eye(len(g), dtype=bool)
+    fig, axes = common.figure(2, 1, size=(4.8, 3.4))
+    bins = np.logspace(-2, 3, 51)
+    for ax, (title, values, allowed) in zip(axes[0], [
+            ("Weil–Petersson G (off-diagonal)", g, g_ok & off),
+            ("Yukawa κ e^K", y, y_ok)], strict=True):
+        forbidden = ~allowed & (off if values is g else True)
+        ax.hist(values[forbidden], bins=bins, alpha=0.7,
+                label=f"forbidden ({int(forbidden.sum())})")
+        ax.hist(values[allowed], bins=bins, alpha=0.7, label=f"allowed ({int(allowed.sum())})")
+        ax.axvline(3, color="k", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("|entry| / standard error")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Tian–Yau, 23 directions, {doc['points']} points: Z3³ selection rules")
+    return fig
 
 
 def _family(name: str, n: int) -> dict:

@@ -299,6 +299,53 @@ def study_minutes() -> dict:
     }
 
 
+def layers() -> dict:
+    """benchmarks/results/layers/summary.json: after/before ratios of the issue-17 benchmarks."""
+    measures = load("benchmarks/results/layers/summary.json")["measures"]
+    ratios = sorted(m["slowdown"] for m in measures.values() if m.get("slowdown"))
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    phi = measures["euler.phi_autodiff.256.points_per_s"]
+    return {"measures": len(ratios), "median_ratio": round(median, 3),
+            "min_ratio": ratios[0], "max_ratio": ratios[-1],
+            "phi_autodiff_speedup": round(phi["after"] / phi["before"], 2)}
+
+
+def moduli() -> dict:
+    """docs/studies/moduli.json: the largest |pull| (estimate - exact over its error)."""
+    study = load("docs/studies/moduli.json")
+    scan = [r for r in study["dwork_scan"] if r["psi"] <= 0.9]
+    seeds = {f"psi_{r['psi']}": {k: round(max(abs(p) for p in r[k]["pulls"]), 2)
+                                 for k in ("wp_metric", "lambda")}
+             for r in study["dwork_seeds"]}
+    return {"scan_max_abs_pull_to_0.9": round(max(max(abs(r["wp_metric_pull"]),
+                                                         abs(r["lambda_pull"])) for r in scan), 2),
+            "seeds_max_abs_pull": seeds,
+            "tian_yau_yukawa_entries": len(study["tian_yau"]["directions"]) ** 3}
+
+
+def survey_random300() -> dict:
+    """benchmarks/results/survey_random300/results.jsonl: `cygen survey --random 300 --seed 0`."""
+    path = ROOT / "benchmarks/results/survey_random300/results.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    ok = [r for r in rows if r["status"] == "ok"]
+    agree = [r for r in ok if r.get("chi_agrees")]
+    too_big = [r for r in rows if r["status"] == "error" and "exceed" in r.get("error", "")]
+    times = sorted(r["timings"]["total_s"] for r in ok)
+    return {
+        "rows": len(rows),
+        "status": {k: sum(r["status"] == k for r in rows)
+                   for k in ("ok", "error", "timeout", "skipped")},
+        "too_many_charts": len(too_big),
+        "other_errors": sum(r["status"] == "error" for r in rows) - len(too_big),
+        "chi_agrees": len(agree),
+        "chi_agrees_share": round(len(agree) / len(ok), 3) if ok else None,
+        "topology_matches_list": sum(bool(r.get("topology_matches_list")) for r in ok),
+        "median_ok_total_s": times[len(times) // 2] if times else None,
+        "max_ok_total_s": times[-1] if times else None,
+    }
+
+
 def derive() -> dict:
     return {
         "donaldson_start": donaldson_start(),
@@ -316,6 +363,9 @@ def derive() -> dict:
         "ablations": ablations(),
         "barefoot": barefoot(),
         "study_minutes": study_minutes(),
+        "layers": layers(),
+        "survey_random300": survey_random300(),
+        "moduli": moduli(),
     }
 
 

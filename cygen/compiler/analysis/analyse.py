@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from pathlib import PurePath
 
@@ -24,7 +25,7 @@ from cygen.compiler import syntax as S
 from cygen.compiler.analysis.configuration import configuration_matrix
 from cygen.compiler.analysis.fubini_study import ambient_metric
 from cygen.compiler.analysis.moduli import analyse_moduli
-from cygen.compiler.analysis.patches import enumerate_charts
+from cygen.compiler.analysis.patches import chart_count, enumerate_charts
 from cygen.compiler.analysis.singular import find_singular_point
 from cygen.compiler.analysis.slices import slice_types
 from cygen.compiler.analysis.symmetries import analyse_symmetry
@@ -34,6 +35,9 @@ from cygen.compiler.ir import ManifoldIR
 from cygen.compiler.kernels import make_kernel
 from cygen.compiler.lower import lower
 from cygen.core.errors import CygenError
+
+MAX_SUBSETS = 2_000_000  # K-subsets of the coordinates tested for admissibility
+MAX_CHARTS = 50_000  # charts tabulated in a generated module
 
 
 def source_hash(source: str, overrides: Mapping[str, sp.Expr] | None = None) -> str:
@@ -66,7 +70,15 @@ def analyse(
     n, k = len(coords), len(model.equations)
 
     jac = jacobian_matrix(model.equations, coords)
+    if math.comb(n, k) > MAX_SUBSETS:
+        raise CygenError(f"{math.comb(n, k):,} candidate sets of {k} dependent coordinates "
+                         f"among {n} exceed cygen's limit of {MAX_SUBSETS:,} (every chart is "
+                         "tabulated: docs/charts.md)", filename=program.filename)
     dependent_sets = admissible_dependent_sets(model.equations, coords)
+    count = chart_count(model.factors, dependent_sets)
+    if count > MAX_CHARTS:
+        raise CygenError(f"{count:,} charts exceed cygen's limit of {MAX_CHARTS:,} (every chart "
+                         "is tabulated: docs/charts.md)", filename=program.filename)
     charts = enumerate_charts(model.factors, dependent_sets)
     topology = compute_topology([f.dim for f in model.factors], matrix)
     digest = source_hash(program.source, overrides)

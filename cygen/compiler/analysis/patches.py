@@ -43,8 +43,9 @@ def chart_count(factors: Sequence[Factor], dependent_sets: Sequence[tuple[int, .
         affine = (affine[:, None] | (np.int64(1) << (f.offset + np.arange(f.dim + 1)))[None, :]
                   ).ravel()
     total = 0
-    for lo in range(0, len(affine), 4096):
-        total += int(np.count_nonzero((affine[lo:lo + 4096, None] & masks[None, :]) == 0))
+    rows = max(1, 2**22 // len(masks))  # bounded memory: rows x masks booleans at a time
+    for lo in range(0, len(affine), rows):
+        total += int(np.count_nonzero((affine[lo:lo + rows, None] & masks[None, :]) == 0))
     return total
 
 

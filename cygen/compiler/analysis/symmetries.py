@@ -242,6 +242,36 @@ def _small_generating_set(elements: Sequence[Perm], n: int) -> list[Perm]:
 # ---------------------------------------------------------------------------- phases
 
 
+def _lattice_basis(rows: Iterable[Sequence[int]], width: int) -> list[list[int]]:
+    """A basis (echelon form, at most ``width`` rows) of the integer lattice the ``rows``
+    span, by unimodular row operations (extended gcd), so that the Smith normal form runs on
+    a few rows instead of one per pair of monomials."""
+    basis: dict[int, list[int]] = {}
+    for row in sorted({tuple(r) for r in rows}):
+        r = list(row)
+        for c in range(width):
+            if r[c] == 0:
+                continue
+            if c not in basis:
+                basis[c] = r if r[c] > 0 else [-x for x in r]
+                break
+            b = basis[c]
+            g, x, y = _extended_gcd(b[c], r[c])
+            basis[c] = [x * bi + y * ri for bi, ri in zip(b, r, strict=True)]
+            r = [(b[c] // g) * ri - (r[c] // g) * bi for bi, ri in zip(b, r, strict=True)]
+    return [basis[c] for c in sorted(basis)]
+
+
+def _extended_gcd(a: int, b: int) -> tuple[int, int, int]:
+    """(g, x, y) with a x + b y = g = gcd(a, b) > 0."""
+    x0, y0, x1, y1 = 1, 0, 0, 1
+    while b:
+        q, a, b = a // b, b, a % b
+        x0, x1 = x1, x0 - q * x1
+        y0, y1 = y1, y0 - q * y1
+    return (a, x0, y0) if a > 0 else (-a, -x0, -y0)
+
+
 def _phase_group(components, factors: Sequence[Factor], n: int):
     """Phi modulo scalars: (denominator N, generators (ints mod N), orders, continuous dims)."""
     firsts = {f.offset for f in factors}
@@ -254,8 +284,7 @@ def _phase_group(components, factors: Sequence[Factor], n: int):
                     rows.append([m[i] - pivot[i] for i in cols])
     if not cols:
         return 1, (), (), 0
-    if not rows:
-        rows = [[0] * len(cols)]
+    rows = _lattice_basis(rows, len(cols)) or [[0] * len(cols)]
     matrix = sp.Matrix(rows)
     snf, _, right = smith_normal_decomp(matrix, domain=sp.ZZ)
     diag = [abs(int(snf[i, i])) for i in range(min(snf.shape))]
