@@ -168,3 +168,21 @@ def test_admissible_dependent_sets_are_exactly_the_nonzero_minors(name):
     found = admissible_dependent_sets(model.equations, coords)
     assert found == exact and found
     assert chart_count(model.factors, found) == len(enumerate_charts(model.factors, found).charts)
+
+
+def test_a_configuration_past_the_chart_limit_is_a_clean_error(monkeypatch):
+    """Chart tables are enumerated in full: past the limit the compiler refuses early, with
+    the count, instead of running for hours or exhausting memory."""
+    import importlib
+
+    from cygen.compiler.pipeline import compile_source
+    from cygen.core.errors import CygenError
+
+    analyse = importlib.import_module("cygen.compiler.analysis.analyse")
+    monkeypatch.setattr(analyse, "MAX_CHARTS", 100)
+    source = (ROOT / "manifolds" / "tian_yau.cy").read_text()
+    with pytest.raises(CygenError, match="288 charts exceed cygen's limit of 100"):
+        compile_source(source, "tian_yau.cy")
+    monkeypatch.setattr(analyse, "MAX_SUBSETS", 10)
+    with pytest.raises(CygenError, match="56 candidate sets of 3 dependent coordinates"):
+        compile_source(source, "tian_yau.cy")

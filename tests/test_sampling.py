@@ -153,3 +153,17 @@ def test_singular_manifold_is_refused(tmp_path):
                                       "-o", str(tmp_path / "x.npz")])
     assert result.exit_code == 2
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_chunks_shrink_with_many_dependent_sets_and_still_give_n_points(monkeypatch):
+    """Chart selection evaluates one minor per admissible dependent set and point: the chunk
+    size is bounded by SELECT_BUDGET (Tian-Yau: 48 sets of 3 x 3 minors)."""
+    from cygen.compiler.loader import load
+    from cygen.sampling import sampler
+
+    module = load(ROOT / "manifolds" / "tian_yau.cy")
+    assert sampler.chunk_limit(module) == sampler.SELECT_BUDGET // (48 * 9)
+    monkeypatch.setattr(sampler, "SELECT_BUDGET", 48 * 9 * 300)
+    assert sampler.chunk_limit(module) == 300
+    data = sampler.sample(module, 1000, seed=3)
+    assert len(data) == 1000 and np.all(np.isfinite(data.weights))
