@@ -53,7 +53,7 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
     result["dwork_seeds"] = [_seed_spread(path, psi, s["seeds"], s["seed_points"])
                              for psi in (0.0, 0.5)]
     result["two_routes"] = _two_routes(path, s["fd_points"])
-    result["tian_yau"], ty_doc = _tian_yau(s["ty_points"])
+    result["tian_yau"], ty_doc, masks = _tian_yau(s["ty_points"])
     result["families"] = {name: _family(name, s["family_points"])
                           for name in ("p5_33_family", "bicubic_family")}
     scan = {"name": str(path), "param": "psi", "points": s["scan_points"],
@@ -65,7 +65,8 @@ def run(out: Path, size: str = "full", progress=None) -> dict:
         common.save_figure(plots.moduli_scan_figure(scan, [dwork_exact(p) for p in s["scan"]]),
                            out / "moduli_dwork.png"),
         common.save_figure(plots.moduli_matrix_figure(ty_doc), out / "moduli_tian_yau.png"),
-        common.save_figure(_selection_figure(ty_doc), out / "moduli_tian_yau_selection.png")]
+        common.save_figure(_selection_figure(ty_doc, *masks),
+                           out / "moduli_tian_yau_selection.png")]
     return common.write_result(out, "moduli", result, started)
 
 
@@ -122,7 +123,7 @@ def _masked(values: np.ndarray, errors: np.ndarray, mask: np.ndarray) -> dict:
             "share_within_3_err": float(np.mean(pulls < 3)) if mask.any() else None}
 
 
-def _tian_yau(n: int) -> tuple[dict, dict]:
+def _tian_yau(n: int) -> tuple[dict, dict, tuple[np.ndarray, np.ndarray]]:
     path = common.manifold("tian_yau_family")
     module = load(path, deformations="all")
     doc = em.moduli(module, n=n, seed=0)
@@ -142,14 +143,12 @@ def _tian_yau(n: int) -> tuple[dict, dict]:
         _masked(g, g_err, g_ok & off),
         "yukawa_forbidden": _masked(y, y_err, ~y_ok), "yukawa_allowed": _masked(y, y_err, y_ok),
         "seconds_moduli": doc["seconds_moduli"], "points_per_second": doc["points_per_second"]}
-    return summary, doc
+    return summary, doc, (g_ok, y_ok)
 
 
-def _selection_figure(doc: dict):
+def _selection_figure(doc: dict, g_ok: np.ndarray, y_ok: np.ndarray):
     """|entry| / error of G and of kappa e^K, for the entries the phase symmetries forbid
-    and for those they allow (off-diagonal for G)."""
-    module = load(common.manifold("tian_yau_family"), deformations="all")
-    g_ok, y_ok = em.selection_rules(module)
+    (``~g_ok``, ``~y_ok``) and for those they allow (off-diagonal for G)."""
     g = np.abs(np.asarray(doc["wp_metric"]["re"]) + 1j * np.asarray(doc["wp_metric"]["im"]))
     y = np.abs(np.asarray(doc["yukawa"]["re"]) + 1j * np.asarray(doc["yukawa"]["im"]))
     g, y = g / np.asarray(doc["wp_metric_err"]), y / np.asarray(doc["yukawa_err"])
