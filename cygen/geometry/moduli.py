@@ -60,8 +60,8 @@ def lift_matrix(geo: rt.Geometry, x: jax.Array, var: jax.Array) -> jax.Array:
     variable (free, then dependent) coordinates ``var`` at the point ``x``."""
     jac = geo.jacobian(x)[:, var]  # (K, V)
     g_bar = jnp.conj(geo.fs_ambient(x)[var][:, var])  # (V, V)
-    a = jnp.linalg.solve(g_bar, jac.conj().T)  # Gbar^-1 J^dagger, (V, K)
-    return -a @ jnp.linalg.inv(jac @ a)
+    a = rt.solve_small(g_bar, jac.conj().T)  # Gbar^-1 J^dagger, (V, K)
+    return -rt.solve_small((jac @ a).T, a.T).T  # -a (J a)^-1
 
 
 def ks_point(geo: rt.Geometry, dp_dt: Callable, d2p_dzdt: Callable, z: jax.Array,
@@ -94,7 +94,7 @@ def ks_point(geo: rt.Geometry, dp_dt: Callable, d2p_dzdt: Callable, z: jax.Array
     trace = jnp.trace(d_zeta[:, :, :dim], axis1=1, axis2=2)
 
     minor = jac[:, dep]
-    inv = jnp.linalg.inv(minor)
+    inv = rt.solve_small(minor, jnp.eye(minor.shape[0], dtype=minor.dtype))
     d_minor = jax.jacfwd(lambda x: geo.jacobian(x)[:, dep], holomorphic=True)(zc)  # (K, K, N)
     dlog_f = -jnp.einsum("kl,lkm->m", inv, d_minor)  # d_z log f, f = 1/det(minor)
     dt_log_f = -jnp.einsum("kl,alk->a", inv, dq[:, :, dep])

@@ -29,7 +29,7 @@ import numpy as np
 
 __all__ = ["Frame", "Geometry", "chart_point", "cholesky_small", "det", "frame", "frame_at",
            "fs_metric", "normalize", "omega_sq", "pullback", "select_chart",
-           "select_chart_normalized", "solve_small", "transition"]
+           "select_chart_normalized", "solve_batched", "solve_small", "transition"]
 
 
 class Geometry(NamedTuple):
@@ -56,7 +56,8 @@ class Geometry(NamedTuple):
 
 
 def det(m: jax.Array) -> jax.Array:
-    """Determinant of a small (..., K, K) matrix; closed forms for K <= 3."""
+    """Determinant of a small (..., K, K) matrix; closed forms for K <= 3, pivoted elimination
+    above (no LAPACK custom call)."""
     k = m.shape[-1]
     if k == 1:
         return m[..., 0, 0]
@@ -68,7 +69,40 @@ def det(m: jax.Array) -> jax.Array:
             - m[..., 0, 1] * (m[..., 1, 0] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 0])
             + m[..., 0, 2] * (m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0])
         )
-    return jnp.linalg.det(m)
+    flat = m.reshape((-1, k, k))
+    upper, _, sign = jax.vmap(_eliminate)(flat, jnp.zeros((flat.shape[0], k, 0), m.dtype))
+    return (sign * jnp.prod(jnp.diagonal(upper, axis1=-2, axis2=-1), axis=-1)).reshape(
+        m.shape[:-2])
+
+
+def _eliminate(m: jax.Array, rhs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Gaussian elimination with partial pivoting of one (K, K) matrix and its (K, R)
+    right-hand side, unrolled in jax.numpy: (upper triangle, transformed rhs, sign of the row
+    permutation).  No LAPACK custom call: jaxlib's batched CPU LAPACK kernels share XLA's
+    intra-op thread pool and deadlock under concurrent dispatch (seen with 2 cores)."""
+    k = m.shape[-1]
+    rows = jnp.arange(k)
+    sign = jnp.ones((), m.dtype)
+    for j in range(k - 1):
+        p = j + jnp.argmax(jnp.abs(m[j:, j]))
+        swap = jnp.where(rows == j, p, jnp.where(rows == p, j, rows))
+        m, rhs = m[swap], rhs[swap]
+        sign = jnp.where(p == j, sign, -sign)
+        f = m[j + 1:, j] / m[j, j]
+        m = m.at[j + 1:].add(-f[:, None] * m[j])
+        rhs = rhs.at[j + 1:].add(-f[:, None] * rhs[j])
+    return m, rhs, sign
+
+
+def _back_substitute(upper: jax.Array, rhs: jax.Array) -> jax.Array:
+    k = upper.shape[-1]
+    x = [None] * k
+    for i in reversed(range(k)):
+        acc = rhs[i]
+        for j in range(i + 1, k):
+            acc = acc - upper[i, j] * x[j]
+        x[i] = acc / upper[i, i]
+    return jnp.stack(x)
 
 
 def cholesky_small(m: jax.Array) -> jax.Array:
@@ -85,12 +119,13 @@ def cholesky_small(m: jax.Array) -> jax.Array:
 
 
 def solve_small(m: jax.Array, rhs: jax.Array) -> jax.Array:
-    """m^{-1} rhs for a small (K, K) matrix; closed forms (adjugate) for K <= 3."""
+    """m^{-1} rhs for a small (K, K) matrix and (K, R) ``rhs``: closed forms (adjugate) for
+    K <= 3, unrolled pivoted elimination above (no LAPACK custom call, see :func:`_eliminate`)."""
     k = m.shape[-1]
     if k == 1:
         return rhs / m[0, 0]
     if k > 3:
-        return jnp.linalg.solve(m, rhs)
+        return _back_substitute(*_eliminate(m, rhs)[:2])
     if k == 2:
         adj = jnp.array([[m[1, 1], -m[0, 1]], [-m[1, 0], m[0, 0]]])
     else:
@@ -99,6 +134,13 @@ def solve_small(m: jax.Array, rhs: jax.Array) -> jax.Array:
              for i in range(3)]
         adj = jnp.array(c).T
     return adj @ rhs / det(m)
+
+
+def solve_batched(m: jax.Array, rhs: jax.Array) -> jax.Array:
+    """:func:`solve_small` over leading batch axes: (..., K, K), (..., K, R) -> (..., K, R)."""
+    k, r = m.shape[-1], rhs.shape[-1]
+    flat = jax.vmap(solve_small)(m.reshape((-1, k, k)), rhs.reshape((-1, k, r)))
+    return flat.reshape(rhs.shape)
 
 
 def _affine_locals(geo: Geometry, z: jax.Array) -> list[jax.Array]:

@@ -30,7 +30,8 @@ Algorithm
   point that validates the interpolant, and in the final polish).  Tracking then
   evaluates ``F``, ``G`` and their Jacobians as unrolled elementwise code on
   structure-of-arrays data, and solves the ``K x K`` systems in closed form (Cramer,
-  ``K <= 3``; ``jnp.linalg.solve`` otherwise).  ``interpolate=False`` calls ``system`` +
+  ``K <= 3``; unrolled pivoted elimination otherwise, never a LAPACK custom call).
+  ``interpolate=False`` calls ``system`` +
   ``jax.jacfwd(holomorphic=True)`` (or a user ``jac``) at every step instead (~10x slower).
 * Tracking: predictor-corrector with per-path adaptive steps; RK4 predictor (its first
   stage is the tangent from the previous step), two Newton corrections at the new ``s``.
@@ -84,6 +85,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from cygen.geometry import runtime as rt
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -528,7 +531,7 @@ def _solve_small(mat, rhs):
         ]
     big = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in mat]), (0, 1), (-2, -1))
     b = jnp.moveaxis(jnp.stack([jnp.stack(col) for col in rhs]), (0, 1), (-1, -2))
-    sol = jnp.linalg.solve(big, b)  # (..., n, r)
+    sol = rt.solve_batched(big, b)  # (..., n, r); no LAPACK custom call
     return [[sol[..., i, r] for i in range(n)] for r in range(len(rhs))]
 
 
