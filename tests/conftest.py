@@ -81,3 +81,18 @@ def point_set(module, z, weights):
     omega = jax.vmap(lambda p, c: rt.omega_sq(geo, p, c))(z, charts)
     return Dataset(np.asarray(z), np.asarray(weights, np.float64), np.asarray(omega),
                    np.asarray(charts, np.int32))
+
+
+def regular_charts(module, z) -> list[int]:
+    """Every chart in which the point z is regular (affine coordinate nonzero, dependent
+    minor invertible)."""
+    spec = module.SPEC
+    jac = np.asarray(module.jacobian(jax.numpy.asarray(z)))
+    good = []
+    for c, chart in enumerate(spec["charts"]):
+        if np.min(np.abs(z[chart["affine"]])) < 0.2 * np.max(np.abs(z)):
+            continue
+        if abs(np.linalg.det(jac[:, chart["dependent"]])) < 1e-3:
+            continue
+        good.append(c)
+    return good

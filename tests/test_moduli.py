@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import ROOT
+from conftest import ROOT, regular_charts
 from typer.testing import CliRunner
 
 from cygen.cli import app
@@ -126,21 +126,6 @@ def test_all_deformations_start_with_the_declared_parameter():
 # ----------------------------------------------------------------------------- invariances
 
 
-def _all_charts(module, z):
-    """Every chart in which the point z is regular (affine coordinate nonzero, dependent
-    minor invertible)."""
-    spec = module.SPEC
-    jac = np.asarray(module.jacobian(jnp.asarray(z)))
-    good = []
-    for c, chart in enumerate(spec["charts"]):
-        if np.min(np.abs(z[chart["affine"]])) < 0.2 * np.max(np.abs(z)):
-            continue
-        if abs(np.linalg.det(jac[:, chart["dependent"]])) < 1e-3:
-            continue
-        good.append(c)
-    return good
-
-
 @pytest.mark.parametrize("source", [
     "dwork_quintic",
     pytest.param("tian_yau_family", marks=pytest.mark.slow),
@@ -154,7 +139,7 @@ def test_every_points_integrand_is_the_same_in_every_chart(source):
     point = jax.jit(lambda z, c: km.ks_point(module.GEOMETRY, module.dp_dt, module.d2p_dzdt,
                                              z, c))
     for z in data.points[:3]:
-        charts = _all_charts(module, np.asarray(z))
+        charts = regular_charts(module, np.asarray(z))
         assert len(charts) >= 2
         values = []
         for c in charts:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from cygen.cli import compile as compile_commands
-from cygen.cli import curvature, donaldson, moduli, plot, sample, study, survey, train
+from cygen.cli import curvature, donaldson, harmonic, moduli, plot, sample, study, survey, train
 
 __all__ = ["app", "main"]
 
@@ -45,8 +45,8 @@ def _distributed(
         initialize(coordinator, num_processes, process_id, auto=cluster)
 
 
-for _commands in (compile_commands, sample, train, curvature, donaldson, moduli, plot, study,
-                  survey):
+for _commands in (compile_commands, sample, train, curvature, donaldson, moduli, harmonic, plot,
+                  study, survey):
     _commands.register(app)
 
 

@@ -31,6 +31,8 @@ PURPOSES = (
     "survey",  # a survey's points per CICY
     "symmetry",  # the group elements sampled for Delta_sym
     "moduli",  # cygen moduli: the Weil-Petersson metric and Yukawa couplings
+    "harmonic-fit",  # cygen harmonic: points of the least-squares fit of the sections
+    "harmonic-eval",  # cygen harmonic: independent points for G_harm and the metric-free G
 )
 
 

@@ -23,6 +23,7 @@ STUDIES: dict[str, str] = {
     "tian_yau_classes": "Tian-Yau ldl with one network per patch class vs one shared network",
     "donaldson_start": "phi from Donaldson's balanced metric (k = 3) vs from FS, same budget",
     "moduli": "Weil-Petersson metric and Yukawa couplings: Dwork vs exact, seeds, Tian-Yau 23",
+    "couplings": "harmonic WP metric vs the metric-free one: FS and balanced k on quintic, P5[3,3]",
     "barefoot": "log-density of sampled quintic points in the z1/z0 plane: Fermat vs Dwork",
 }
 SIZES = ("small", "full")
