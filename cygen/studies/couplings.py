@@ -91,7 +91,8 @@ def _row(label: str, r: dict, seconds: float) -> dict:
 
 
 def _figure(manifolds: dict):
-    fig, ax = common.figure()
+    fig, axes = common.figure()
+    ax = axes[0, 0]
     for name, rows in manifolds.items():
         x = [r["sigma"] for r in rows]
         y = [abs(r["relative_difference"]) for r in rows]

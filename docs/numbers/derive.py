@@ -346,6 +346,15 @@ def survey_random300() -> dict:
     }
 
 
+def couplings() -> dict:
+    """docs/studies/couplings.json (`cygen study couplings`): G_harm / G - 1 in per cent."""
+    study = json.loads((ROOT / "docs/studies/couplings.json").read_text())
+    rows = list(study["torus"].values()) + [r for rows in study["manifolds"].values()
+                                            for r in rows]
+    return {"percent": [round(100 * r["relative_difference"], 2) for r in rows],
+            "percent_err": [round(100 * r["relative_difference_err"], 2) for r in rows]}
+
+
 def derive() -> dict:
     return {
         "donaldson_start": donaldson_start(),
@@ -366,6 +375,7 @@ def derive() -> dict:
         "layers": layers(),
         "survey_random300": survey_random300(),
         "moduli": moduli(),
+        "couplings": couplings(),
     }
 
 
