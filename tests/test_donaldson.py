@@ -217,6 +217,7 @@ def _zero_phi(params):
     return jax.tree.map(jnp.zeros_like, params)
 
 
+@pytest.mark.slow
 def test_phi_model_on_balanced_base():
     """make_model('phi', base=...) uses the balanced metric as g_base (what --init stores):
     held fixed (base_rate = 0, precomputed per point) or trainable (the default), which

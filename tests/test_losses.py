@@ -225,6 +225,7 @@ def test_exact_sigma_gradient_is_blind_to_scale_and_is_the_true_gradient(quintic
         np.testing.assert_allclose(a, b, atol=1e-12 * (1 + float(jnp.max(jnp.abs(b)))))
 
 
+@pytest.mark.slow
 def test_loss_power_trains_the_weighted_mean_of_squared_residuals(k3):
     """loss_power {kahler: 2, transition: 2}: the terms are sum w r^2 / sum w, their gradient
     is that of the squared mean (checked against jax.grad), micro-batching stays exact, and

@@ -222,6 +222,7 @@ def test_wp_metric_of_several_directions_is_hermitian_positive():
     assert np.min(np.linalg.eigvalsh(g)) > 0
 
 
+@pytest.mark.slow
 def test_tian_yau_entries_forbidden_by_the_phase_symmetries_vanish_and_allowed_ones_do_not():
     """The 23 directions of the Tian-Yau cover carry Z3^3 charges; G_ab and kappa_abc that the
     charges forbid are zero within their errors, the allowed ones are many errors away from

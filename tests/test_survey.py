@@ -61,6 +61,7 @@ def test_select_random_is_fixed_by_the_seed(entries):
     assert a != [e["id"] for e in survey.select(entries, random=300, seed=1)]
 
 
+@pytest.mark.slow
 def test_rows_resume_and_errors_in_process(entries, tmp_path):
     """workers=0, real work on the quintic (#7890) and a product: a row each with sigma_FS
     and chi by integration (agreeing with the list's chi within 4 standard errors); a second
