@@ -47,7 +47,8 @@ from cygen.geometry.measure import sigma
 from cygen.sampling.dataset import Dataset
 from cygen.sampling.sampler import sample
 
-__all__ = ["BATCH", "RCOND", "basis_groups", "fit", "harmonic", "metric_source", "wp_harmonic"]
+__all__ = ["BATCH", "RCOND", "basis_groups", "fit", "harmonic", "metric_source", "prepare",
+           "wp_harmonic"]
 
 BATCH = 512  # points per jitted call (the basis makes each point heavy)
 RCOND = 1e-10  # eigenvalues of the normal matrix below RCOND * max are its kernel
@@ -140,22 +141,22 @@ def _eval_fn(module, metric, basis, dirs, groups: int):
 
 
 def _accumulate(fn, data: Dataset, batch: int, *extra) -> dict:
+    """Sums of ``fn``'s outputs over batches of ``data``; ``eta`` (per point) concatenated."""
     n = len(data)
     group = (np.arange(n) * em.GROUPS // n).astype(np.int32)
     tree = (data.points, data.chart, np.asarray(data.weights, float), group)
     totals: dict = {}
+    eta = []
     for valid, (z, chart, w, g) in batching.chunks(tree, batch):
         w = np.where(np.arange(len(w)) < valid, w, 0.0)
         args = (z, chart, w, g) if extra else (z, chart, w)
-        out = fn(*map(jnp.asarray, args), *extra)
+        out = {k: np.asarray(v) for k, v in fn(*map(jnp.asarray, args), *extra).items()}
+        if "eta" in out:
+            eta.append(out.pop("eta")[:valid])
         for key, value in out.items():
-            value = np.asarray(value)[:valid] if key == "eta" else np.asarray(value)
-            if key == "eta":
-                totals.setdefault(key, []).append(value)
-            else:
-                totals[key] = totals[key] + value if key in totals else value
-    if "eta" in totals:
-        totals["eta"] = np.concatenate(totals["eta"])
+            totals[key] = totals[key] + value if key in totals else value
+    if eta:
+        totals["eta"] = np.concatenate(eta)
     return totals
 
 
@@ -194,22 +195,28 @@ def wp_harmonic(module, metric: Callable, data: Dataset, basis: hm.SectionBasis,
     return out
 
 
+def prepare(module, n_fit: int, n_eval: int, seed: int = 0) -> tuple[Dataset, Dataset, dict]:
+    """Fit points, independent evaluation points and the metric-free G on the latter: what
+    :func:`harmonic` needs besides the metric."""
+    data = sample(module, n_eval, seed, purpose="harmonic-eval")
+    return (sample(module, n_fit, seed, purpose="harmonic-fit"), data,
+            em.moduli(module, data=data))
+
+
 def harmonic(module, metric: Callable, *, n_fit: int = 20_000, n_eval: int = 20_000,
              seed: int = 0, degree: int = 1, symmetric: bool = True,
              objective: str = "residual", batch: int = BATCH,
-             eval_data: Dataset | None = None) -> dict:
+             prepared: tuple[Dataset, Dataset, dict] | None = None) -> dict:
     """The harmonic Weil-Petersson metric of every deformation of ``module`` (its dp_dt
-    directions) for ``metric(z, chart) -> g_{i jbar}``, beside the metric-free one."""
+    directions) for ``metric(z, chart) -> g_{i jbar}``, beside the metric-free one.
+    ``prepared``: :func:`prepare`'s points and metric-free G, shared by several metrics."""
     if n_fit < 1 or n_eval < 1:
         raise CygenError("harmonic needs at least one fit and one evaluation point")
     if objective not in ("residual", "norm"):
         raise CygenError(f"unknown objective {objective!r} (residual or norm)")
-    fit_data = sample(module, n_fit, seed, purpose="harmonic-fit")
-    data = eval_data if eval_data is not None else sample(module, n_eval, seed,
-                                                          purpose="harmonic-eval")
-    free = em.moduli(module, data=data)
+    fit_data, data, free = prepared or prepare(module, n_fit, n_eval, seed)
     t = len(free["wp_metric"]["re"])
-    g_h, g_h_err, g_ks = (np.zeros((t, t), complex) for _ in range(3))
+    g_h, g_ks = np.zeros((t, t), complex), np.zeros((t, t), complex)
     g_h_err = np.zeros((t, t))
     res, res_err, res_ks = np.zeros(t), np.zeros(t), np.zeros(t)
     fits, sig = [], None
@@ -235,7 +242,7 @@ def harmonic(module, metric: Callable, *, n_fit: int = 20_000, n_eval: int = 20_
         "residual_err": (res_err / np.real(np.diag(g_h))).tolist(),
         "residual_ks": (res_ks / np.real(np.diag(g_ks))).tolist(),
         "sigma": sig, "degree": degree, "symmetric": symmetric, "objective": objective,
-        "fit_points": n_fit, "eval_points": len(data), "seed": seed, "groups": fits,
+        "fit_points": len(fit_data), "eval_points": len(data), "seed": seed, "groups": fits,
     }
 
 

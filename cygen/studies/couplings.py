@@ -51,10 +51,10 @@ def _torus(s: dict) -> dict:
     def flat(z, c):
         return rt.omega_sq(geo, z, c) * jnp.eye(1, dtype=complex)
 
+    prepared = eh.prepare(module, s["fit_points"], s["eval_points"])
     for label, metric in (("flat", flat), ("FS", partial(rt.fs_metric, geo))):
         t0 = time.monotonic()
-        r = eh.harmonic(module, metric, n_fit=s["fit_points"], n_eval=s["eval_points"], seed=0,
-                        degree=1)
+        r = eh.harmonic(module, metric, degree=1, prepared=prepared)
         rows[label] = _row(label, r, time.monotonic() - t0)
     return rows
 
@@ -63,14 +63,14 @@ def _ladder(name: str, k_max: int, s: dict, progress) -> list[dict]:
     module = load(common.manifold(name))
     metrics = [("FS", partial(rt.fs_metric, module.GEOMETRY))]
     rows = []
+    prepared = eh.prepare(module, s["fit_points"], s["eval_points"])
     for k in range(0, k_max + 1):
         t0 = time.monotonic()
         if k:
             balanced = donaldson.balanced(module, k, seed=0)
             metrics = [(f"balanced k={k}", partial(donaldson.local_metric, balanced))]
         label, metric = metrics[-1]
-        r = eh.harmonic(module, metric, n_fit=s["fit_points"], n_eval=s["eval_points"],
-                        seed=0, degree=s["degree"])
+        r = eh.harmonic(module, metric, degree=s["degree"], prepared=prepared)
         rows.append(_row(label, r, time.monotonic() - t0))
         if progress is not None:
             progress({"message": f"{name} {label}: sigma {r['sigma']:.3f}, "
