@@ -1,8 +1,8 @@
 """Importing generated modules: a ``.py`` as is, a ``.cy`` compiled through the cache.
 
 Before a module file is executed its ``CONTRACT_VERSION`` line is read from the text and
-compared with :data:`cygen.core.version.CONTRACT_VERSION`; a module written for another
-contract (an older or newer cygen) is refused with a :class:`ContractError` naming both
+compared with ``cygen.core.version.CONTRACT_VERSION``; a module written for another
+contract (an older or newer cygen) is refused with a ``ContractError`` naming both
 versions and the fix, instead of failing somewhere inside the runtime.
 
 Loading a compiled module imports jax (the module does); importing this file does not.
@@ -45,7 +45,7 @@ def contract_version(code: str) -> int | None:
 
 
 def check_contract(path: Path, code: str, hint: str | None = None) -> None:
-    """Raise :class:`ContractError` unless ``code`` states this cygen's contract version."""
+    """Raise ``ContractError`` unless ``code`` states this cygen's contract version."""
     found = contract_version(code)
     if found == CONTRACT_VERSION:
         return
@@ -57,7 +57,7 @@ def check_contract(path: Path, code: str, hint: str | None = None) -> None:
 
 
 def check_integrity(path: Path, code: str) -> None:
-    """Raise :class:`CygenError` unless the module's body has the SHA-256 its first line
+    """Raise ``CygenError`` unless the module's body has the SHA-256 its first line
     states (a damaged or edited module is refused: its numbers would be silently wrong)."""
     head, _, body = code.partition("\n")
     match = _HEADER.match(head)
@@ -102,8 +102,40 @@ def load(
     allow_non_cy: bool = False,
     deformations: str = "declared",
 ) -> ModuleType:
-    """Import a generated module: a ``.py`` file as is, a ``.cy`` file compiled (cached)
-    (``deformations``: the moduli it differentiates in, ``"declared"`` or ``"all"``)."""
+    """Import a generated module: a ``.py`` file as is, a ``.cy`` file compiled (cached).
+
+    The compile cache is ``$CYGEN_CACHE_DIR`` (default ``~/.cache/cygen``); a module of
+    another contract version is refused (recompile it).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.cy`` file or a generated module (``.py``).
+    params : iterable of str or mapping of str to str, optional
+        Overrides of declared parameters (``.cy`` only), e.g. ``["psi=0.1"]``.
+    allow_non_cy : bool, optional
+        Compile even when c1 != 0.
+    deformations : {"declared", "all"}, optional
+        The moduli the module differentiates in: the declared parameters, or all
+        polynomial deformations too.
+
+    Returns
+    -------
+    types.ModuleType
+        The module: ``SPEC``, ``GEOMETRY`` and the single-point functions ``equations``,
+        ``jacobian``, ``normalize``, ``select_chart``, ``omega_sq``, ``pullback``,
+        ``fs_metric``, ``transition`` ([the generated module](module.md)).
+
+    Examples
+    --------
+    >>> import numpy as np, cygen
+    >>> torus = cygen.load("manifolds/torus.cy")
+    >>> torus.SPEC["name"], torus.SPEC["euler"], len(torus.SPEC["charts"])
+    ('torus', 0, 6)
+    >>> z = torus.normalize(np.array([1, -1, 0], dtype=complex))   # z0^3 + z1^3 + z2^3 = 0
+    >>> torus.fs_metric(z, torus.select_chart(z)).shape            # 1x1: a curve
+    (1, 1)
+    """
     path = Path(path)
     if path.suffix == ".py":
         return load_file(path)
@@ -148,7 +180,7 @@ def as_module(source: object, params: Iterable[str] | Mapping[str, str] | None =
               allow_non_cy: bool = False, deformations: str = "declared") -> ModuleType:
     """A generated module from a loaded module (returned as is) or a ``.cy``/``.py`` path.
 
-    The lower half of the one resolver of "a manifold": :func:`cygen.learn.runs.resolve`
+    The lower half of the one resolver of "a manifold": ``cygen.learn.runs.resolve``
     adds run directories (and trained runs) on top of it."""
     if isinstance(source, ModuleType) and hasattr(source, "GEOMETRY"):
         return source
@@ -174,7 +206,7 @@ def identity(spec: dict) -> dict:
 
 
 def describe(ident: dict) -> str:
-    """A short human description of an :func:`identity` (for error messages)."""
+    """A short human description of an ``identity`` (for error messages)."""
     params = ", ".join(f"{k} = {v}" for k, v in sorted((ident.get("params") or {}).items()))
     kahler = ident.get("kahler")
     parts = [str(ident.get("name", "?"))]

@@ -1,18 +1,12 @@
 """The Euler number by integration, and curvature summaries, of any metric on a sampled X.
 
-``cygen.sample`` gives points with absolute weights w = |Omega|^2 / rho (rho vol_0 the
-sampled measure, whose total mass is the integer slice count; docs/sampling.md), so a top
-form F vol_0 integrates as
-
-    int_X F vol_0 = E[w F / |Omega|^2] = E[F / rho]
-
-with no fitted constant (the ratio is chart-independent, so this holds on non-CY X too).
-The top Chern form is c_n = e det(g) vol_0 with e the Euler density of
-:mod:`cygen.curvature`; hence chi_mc = mean(w e det g / |Omega|^2) and its Monte-Carlo
-standard error std(...)/sqrt(n).  ``metric_fn=None`` is the Fubini-Study metric (closed-form
-derivatives); any other metric is a function ``(z, chart) -> g`` in the chart coordinates,
-or a trained run (:func:`cygen.learn.runs.load_run`: a ``phi`` run through its model's own
-jets, :mod:`cygen.learn.jets`; any other through autodiff of its ``metric_in``).
+The sampler's absolute weights w = |Ω|²/ρ integrate a top form F vol_0 as E[F/ρ] with no
+fitted constant, so χ = ∫_X c_n(g) is the mean of w e det g / |Ω|² (e the Euler density of
+``cygen.geometry.curvature``) with its Monte-Carlo standard error.  The metric is
+Fubini–Study (``metric_fn=None``, closed-form derivatives), any function ``(z, chart) -> g``,
+or a trained run (a ``phi`` run through its model's own jets, any other through autodiff).
+The derivation and the measured results are in docs/curvature.md (the site's "Curvature
+and χ" page).
 """
 
 from __future__ import annotations
@@ -94,7 +88,7 @@ def point_function(module, metric_fn, what: str = "euler", embedding: str = "tan
 
 def _dropped(ok: np.ndarray) -> dict:
     """How many points were dropped as non-finite, and whether that is few enough
-    (at most :data:`NONFINITE_TOLERANCE` of them: more means a broken metric or data)."""
+    (at most ``NONFINITE_TOLERANCE`` of them: more means a broken metric or data)."""
     dropped = int(np.count_nonzero(~ok))
     return {"nonfinite": dropped, "nonfinite_fraction": dropped / max(len(ok), 1),
             "nonfinite_ok": dropped <= NONFINITE_TOLERANCE * len(ok)}
@@ -111,7 +105,7 @@ def default_batch(metric_fn, batch: int | None = None) -> int:
 def evaluate(fn, points: np.ndarray, charts: np.ndarray, batch: int = BATCH,
              mesh=None) -> dict:
     """Apply a jitted per-point function ``fn(z, chart)`` in fixed-size batches
-    (:func:`cygen.geometry.batching.padded_map`); with a ``mesh`` every batch is split
+    (``cygen.geometry.batching.padded_map``); with a ``mesh`` every batch is split
     across its devices."""
     return batching.padded_map(lambda b: fn(*b), (points, charts), batch, mesh)
 
@@ -136,18 +130,49 @@ def _sample(module, n: int, seed: int, data, devices: int | None = 1):
 def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
           data=None, embedding: str = "tangent", batch: int | None = None, params=None,
           allow_non_cy: bool = False, devices: int | None = 1) -> dict[str, Any]:
-    """chi = int_X c_n(g) by Monte Carlo on ``n`` sampled points (or on ``data``).
+    """χ = ∫_X c_n(g) by Monte Carlo on ``n`` sampled points (``cygen euler``).
 
-    ``devices`` > 1 (``None``/0: all) shards the sampling and the density over a mesh.
+    Parameters
+    ----------
+    source_or_module : str or os.PathLike or module or Run or Balanced
+        A manifold (``.cy``/``.py`` path or loaded module: its Fubini–Study metric), a run
+        directory, or a trained metric (``cygen.load_run``, ``cygen.balanced``).
+    n : int, optional
+        Points to sample (the ``euler`` stream of ``seed``).
+    seed : int, optional
+        The seed.
+    metric_fn : callable, optional
+        A metric ``(z, chart) -> g`` in chart coordinates, instead of the source's.
+    data : Dataset, optional
+        Points to integrate on instead of sampling.
+    embedding : str, optional
+        How the Chern forms are computed (``"tangent"``: in the chart frame).
+    batch : int, optional
+        Points per compiled call (default: by metric).
+    params : iterable of str or mapping, optional
+        Parameter overrides for a ``.cy`` path.
+    allow_non_cy : bool, optional
+        Accept a manifold with c1 != 0 (the integral still equals χ).
+    devices : int or None, optional
+        Shard the sampling and the density over this many devices (``None``/0: all).
 
-    Returns ``chi_mc``, ``chi_err`` (standard error), ``chi_topological`` (SPEC["euler"]),
-    ``sigmas`` = |chi_mc - chi| / chi_err, ``relative_error``, ``agrees`` (within
-    max(2%, 3 standard errors)), ``n``, ``points_per_second`` (Euler density evaluation,
-    JIT compilation included), ``seconds_sampling``, ``nonfinite`` (points whose density is
-    not finite; excluded — nonzero only for a broken metric), ``nonfinite_fraction`` and
-    ``nonfinite_ok`` (at most :data:`NONFINITE_TOLERANCE` of the points dropped), ``metric``,
-    ``route`` (``fs_closed_form``, ``jets:phi`` for a trained phi run — the model's own jets — or
-    ``autodiff``) and ``seed``.
+    Returns
+    -------
+    dict
+        ``chi_mc``, ``chi_err`` (standard error), ``chi_topological`` (``SPEC["euler"]``),
+        ``sigmas`` = |chi_mc − χ| / chi_err, ``relative_error``, ``agrees`` (within
+        max(2 %, 3 standard errors)), ``n``, ``points_per_second`` (JIT compilation
+        included), ``seconds_sampling``, ``nonfinite`` / ``nonfinite_fraction`` /
+        ``nonfinite_ok`` (points whose density is not finite are dropped; at most
+        ``NONFINITE_TOLERANCE`` of them is accepted), ``metric``, ``route``
+        (``fs_closed_form``, ``jets:phi`` or ``autodiff``) and ``seed``.
+
+    Examples
+    --------
+    >>> import cygen
+    >>> result = cygen.euler("manifolds/torus.cy", n=256)
+    >>> result["chi_topological"], result["agrees"], result["route"]
+    (0, True, 'fs_closed_form')
     """
     module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
     data, t_sample, seed = _sample(module, n, seed, data, devices)
@@ -185,15 +210,51 @@ def euler(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
 def curvature_summary(source_or_module, n: int = 100_000, seed: int = 0, metric_fn=None, *,
                       data=None, embedding: str = "tangent", batch: int | None = None,
                       params=None, allow_non_cy: bool = False) -> dict[str, Any]:
-    """Ricci measure, Ricci scalar statistics and the Chern numbers int c_k ^ J^(n-k).
+    """Ricci measure, Ricci scalar statistics and the Chern numbers ∫c_k ∧ J^(n−k).
 
-    J is the metric's own Kähler form omega.  Keys: ``ricci_measure`` (cymetric's
-    definition, see :func:`ricci_measure`), ``ricci_scalar_mean`` / ``ricci_scalar_std``
-    (volume-weighted mean and spread of R over X), ``ricci_scalar_abs_mean``,
-    ``c1_J`` = int c_1 ^ J^(n-1) (0 on a CY for any Kähler metric) with ``c1_J_err`` and
-    ``c1_J_scale`` = int |c_1 ^ J^(n-1)| (to judge "0"), ``chern_numbers`` [int c_k ^ J^(n-k)]
-    k = 1..n with ``chern_errors``, ``chi_mc``, ``volume_mc`` = int omega^n/n! (and
-    ``volume_fs_exact``), and for threefolds ``c2_J_topological`` = sum_a t_a c2.H_a.
+    J is the metric's own Kähler form (``cygen curvature``).
+
+    Parameters
+    ----------
+    source_or_module : str or os.PathLike or module or Run or Balanced
+        A manifold (its Fubini–Study metric), a run directory or a trained metric, as for
+        ``euler``.
+    n : int, optional
+        Points to sample.
+    seed : int, optional
+        The seed.
+    metric_fn : callable, optional
+        A metric ``(z, chart) -> g`` in chart coordinates, instead of the source's.
+    data : Dataset, optional
+        Points to integrate on instead of sampling.
+    embedding : str, optional
+        How the curvature is computed (``"tangent"``: in the chart frame).
+    batch : int, optional
+        Points per compiled call.
+    params : iterable of str or mapping, optional
+        Parameter overrides for a ``.cy`` path.
+    allow_non_cy : bool, optional
+        Accept a manifold with c1 != 0.
+
+    Returns
+    -------
+    dict
+        ``ricci_measure`` (cymetric's definition), ``ricci_scalar_mean`` /
+        ``ricci_scalar_std`` (volume-weighted mean and spread of R over X),
+        ``ricci_scalar_abs_mean``, ``c1_J`` = ∫c_1 ∧ J^(n−1) (0 on a CY for any Kähler
+        metric) with ``c1_J_err`` and ``c1_J_scale`` = ∫|c_1 ∧ J^(n−1)| (to judge "0"),
+        ``chern_numbers`` [∫c_k ∧ J^(n−k)] for k = 1..n with ``chern_errors``,
+        ``chi_mc``, ``volume_mc`` = ∫ω^n/n! (and ``volume_fs_exact``), the dropped-point
+        counts, and for threefolds ``c2_J_topological`` = Σ_a t_a c2·H_a.
+
+    Examples
+    --------
+    >>> import cygen
+    >>> s = cygen.curvature_summary("manifolds/torus.cy", n=256)
+    >>> round(s["volume_mc"], 6), s["volume_fs_exact"]       # ∫ω = 3 for FS on the cubic
+    (3.0, 3.0)
+    >>> abs(s["c1_J"]) < 3 * s["c1_J_err"]                   # c1 = 0 on a Calabi-Yau
+    True
     """
     module, metric_fn = _resolve(source_or_module, metric_fn, params, allow_non_cy)
     data, t_sample, seed = _sample(module, n, seed, data)

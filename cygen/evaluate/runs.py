@@ -1,7 +1,7 @@
 """``cygen eval RUN``: a trained run's measures, in float64, on fresh points.
 
 "Fresh" is checked, not assumed: evaluation points come from the run seed's ``eval`` stream
-(:mod:`cygen.core.seeds`), given points must be of the run's manifold, and every evaluation
+(``cygen.core.seeds``), given points must be of the run's manifold, and every evaluation
 point is compared with the run's training points; an overlap is refused.
 """
 
@@ -26,13 +26,48 @@ __all__ = ["evaluate_run", "training_overlap"]
 
 def evaluate_run(run_dir: str | os.PathLike, points: int = 10_000, seed: int | None = None,
                  *, data: str | os.PathLike | None = None, config: dict | None = None) -> dict:
-    """Evaluate a trained run in float64 on ``points`` fresh points (the ``eval`` stream of
-    ``seed``, default the run's seed), or on the points of ``data`` (an ``.npz`` of the
-    run's manifold).  Points shared with the run's training set are refused.
+    """Evaluate a trained run in float64 on fresh points (``cygen eval``).
 
-    Returns the measures of ``metrics.json`` (``config`` may override ``eval`` settings such
-    as ``ricci_points``) plus ``points``, ``seed``, ``points_sha256`` (of the evaluation
-    points) and ``overlap_checked`` (False when the run's training points are gone).
+    The points are the ``eval`` stream of ``seed``, so they are never the training points
+    (points shared with the run's training set are refused).
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        A run directory.
+    points : int, optional
+        How many fresh points to draw.
+    seed : int, optional
+        The seed of the ``eval`` stream (default: the run's seed).
+    data : str or os.PathLike, optional
+        An ``.npz`` of the run's manifold to evaluate on instead (checked by provenance).
+    config : dict, optional
+        Overrides of the run's ``eval`` settings, such as ``{"eval": {"ricci_points":
+        1000}}``.
+
+    Returns
+    -------
+    dict
+        The measures of ``metrics.json`` (``sigma``, ``sigma_fs``, ``kahler``,
+        ``transition``, ``ricci``, volume and slopes) plus ``points``, ``seed``,
+        ``points_sha256`` (of the evaluation points) and ``overlap_checked`` (False when
+        the run's training points are gone).
+
+    Raises
+    ------
+    cygen.core.errors.CygenError
+        For points of another manifold, or shared with the training set.
+
+    Examples
+    --------
+    >>> import os, tempfile, cygen
+    >>> run_dir = os.path.join(tempfile.mkdtemp(), "torus")
+    >>> config = {"model": {"widths": [8]}, "batch_size": 32,
+    ...           "eval": {"kahler_points": 0, "ricci_points": 0}}
+    >>> _ = cygen.train("manifolds/torus.cy", run_dir, points=128, epochs=1, config=config)
+    >>> result = cygen.evaluate_run(run_dir, points=100)
+    >>> result["points"], result["overlap_checked"], result["sigma"] > 0
+    (100, True, True)
     """
     run = load_run(run_dir)
     seed = int(run.config["seed"]) if seed is None else int(seed)

@@ -1,61 +1,15 @@
 """Curvature of any Hermitian metric on X in local holomorphic chart coordinates (single point).
 
-Conventions (see docs/curvature.md for the derivations)
--------------------------------------------------------
-A metric is g_{i jbar} in the chart coordinates u of docs/conventions.md, Hermitian positive
-definite, with Kähler form omega = (i/2) g_{i jbar} du^i ^ dubar^j, so that
-omega^n / n! = det g vol_0 (vol_0 = prod_i (i/2) du_i ^ dubar_i) and the Riemannian metric is
-ds^2 = g_{i jbar} du^i dubar^j.  Indices: ``g[i, j] = g_{i jbar}``,
-``dg[k, i, j] = d_k g_{i jbar}``, ``ddg[k, l, i, j] = d_k dbar_l g_{i jbar}``.
-
-* Christoffel symbols of the Chern connection: Gamma^p_{k i} = g^{p qbar} d_k g_{i qbar}
-  (``christoffel(...)[k, i, p]``; g^{p qbar} is ``inv(g)[q, p]``).
-* Chern curvature: R_{i jbar k lbar} = -d_k dbar_l g_{i jbar} + g^{p qbar} d_k g_{i qbar}
-  dbar_l g_{p jbar} (``riemann(...)[i, j, k, l]``); the curvature 2-form is
-  Theta^a_b = g^{a jbar} R_{b jbar k lbar} du^k ^ dubar^l.
-* Ricci form: Ric_{k lbar} = g^{i jbar} R_{i jbar k lbar} = -d_k dbar_l log det g; the first
-  Chern form is c_1 = (i/2 pi) Ric_{k lbar} du^k ^ dubar^l.  On P^n with Fubini-Study
-  (K = (1/pi) log |z|^2) Ric = (n+1) pi g, i.e. c_1 = (n+1) omega.
-* Ricci scalar: R = g^{k lbar} Ric_{k lbar} (cymetric's normalisation; the Riemannian scalar
-  curvature of ds^2 is 4 R).  P^n with FS: R = n (n+1) pi.
-* Chern forms: c(g) = det(1 + (i/2 pi) Theta), c_k its (k, k) part.  Returned as densities
-  d_k := (c_k ^ omega^(n-k)) / (omega^n / n!), so int_X c_k ^ omega^(n-k) = int_X d_k dvol_g;
-  d_n = c_n / (omega^n/n!) is the Euler density (chi = int_X c_n), d_1 = (n-1)! R / pi.
-
-Top forms: a (1,1)-form written alpha = A_{k l} (i/2) du^k ^ dubar^l has
-alpha_1 ^ ... ^ alpha_n = sum_{tau, rho in S_n} sgn(tau) sgn(rho) prod_r A_r[tau r, rho r] vol_0,
-because du^{k_1} ^ dubar^{l_1} ^ ... ^ du^{k_n} ^ dubar^{l_n} = sgn(tau) sgn(rho)
-du^1 ^ dubar^1 ^ ... ^ du^n ^ dubar^n for k = tau, l = rho.  A determinant of a matrix of
-(commuting) 2-forms adds sum_sigma sgn(sigma) over the matrix indices: :func:`top_form`.  In
-this normalisation (i/2 pi) Theta has coefficients R^a_{b k l}/pi and omega has g, and
-det(t omega 1 + (i/2 pi) Theta) = det(g)^-1 top(t g (x) g + R / pi) = sum_k t^(n-k)
-c_k ^ omega^(n-k); so d_k is the t^(n-k) coefficient of top(t g (x) g + R/pi) / det(g)^2 and
-e = d_n = top(R) / (pi^n det(g)^2).  No fitted constants: P^1, P^2, P^3, the torus, K3 and
-the threefolds are checked by integration in tests/test_curvature.py.
-
-How derivatives are taken (:func:`metric_jet`)
-----------------------------------------------
-* ``metric_fn=None`` (or ``"fs"``): the Fubini-Study metric in closed form from the
-  embedding's holomorphic jets (:func:`cygen.geometry.implicit.jets`): per factor,
-  g = (t/pi) d dbar log r with r(u) = |Z(u)|^2 and d_I dbar_J r = <d_I Z, d_J Z>, so g, dg
-  and d dbar g need only Z, P = dZ/du and Q = d^2 Z/du^2 (:func:`fs_jet`).  Fast.
-* any callable ``metric_fn(z, chart) -> (dim, dim)`` (FS is ``runtime.fs_metric``; a trained
-  run offers ``run.metric_in``): forward-mode ``jacfwd`` of the metric along the real
-  coordinates x, y of u = u0 + x + i y, combined into Wirtinger derivatives.  With
-  ``embedding="implicit"`` the point is Z(u) from :func:`cygen.geometry.implicit.embed`
-  (exact to all orders).  With ``embedding="tangent"`` (the default, faster) it is the tangent line
-  z0 + (u - u0) P: since Z(u) = z0 + (u - u0) P + O(|u - u0|^2) with a *holomorphic*
-  remainder, d_k g and d_k dbar_l g of g(Z(u)) at u0 only involve P (the chain rule terms with
-  d_k dbar_l Z or dbar_l Z vanish), so both embeddings give identical results (tested);
-  only holomorphic second derivatives d_k d_l g, which curvature never uses, differ.
-* any object with a ``jet(geo, z, chart) -> MetricJet`` method: used as is (with the
-  tangent embedding).  A trained run (:class:`cygen.learn.runs.Run`) is one: a ``phi`` model
-  on Fubini–Study (g = g_FS + d dbar phi, phi an MLP of projectively invariant features)
-  propagates the bidegree-(2, 2) jets of its features through the MLP with the same jet
-  engine it trains with (:mod:`cygen.learn.jets`), ~20x faster than nesting forward-mode AD
-  around the model; any other model's run falls back to autodiff of its metric.
-
-Everything is single-point, jit/vmap-friendly, and never branches in Python on traced values.
+``g[i, j] = g_{i jbar}`` in the chart coordinates u of docs/conventions.md, with
+``dg[k, i, j] = d_k g_{i jbar}`` and ``ddg[k, l, i, j] = d_k dbar_l g_{i jbar}``; from them the
+Chern connection (:func:`christoffel`), the Chern curvature (:func:`riemann`), the Ricci form
+and scalar (cymetric's normalisation) and the Chern forms as densities d_k = c_k ∧ ω^(n−k) /
+(ω^n/n!) (:func:`top_form`, ``chern_polynomial``; d_n is the Euler density).
+:func:`metric_jet` takes the derivatives: Fubini–Study in closed form, a trained ``phi`` run
+through its own jets, any other metric by forward-mode autodiff.  Everything is single-point,
+jit/vmap-friendly, and never branches in Python on traced values.  The conventions, the
+top-form combinatorics (where factors of n! go wrong) and the derivative routes are in
+docs/curvature.md (the site's "Curvature and χ" page).
 """
 
 from __future__ import annotations

@@ -1,38 +1,13 @@
 """Donaldson's balanced metrics on any CICY: the T-operator, the metric, sigma, run dirs.
 
-Sections.  s(z) = (z^e_alpha)_alpha, the standard monomials of multidegree k
-(:func:`cygen.sections.basis`), a basis of the sections of O(k) restricted to X.
-
-Convention (Donaldson; Douglas–Karp–Lukic–Reinbacher, hep-th/0612075).  A Hermitian
-positive-definite matrix h defines
-
-    D_h(z) = s(z)^dagger h s(z) = sum_{alpha beta} conj(s_alpha) h_{alpha beta} s_beta,
-    K_h(z) = log D_h(z) / (pi lambda),      g = d dbar K_h  (pulled back to X),
-
-a Kähler potential in the class sum_a (k_a / lambda) H_a; lambda = k for an integer k (the
-multidegree k t_a), and sum_a k_a / sum_a t_a for an explicit multidegree (equal to k_a / t_a
-when the multidegree is proportional to the Kähler moduli, so the class is sum_a t_a H_a as
-for Fubini–Study).  The T-operator, with the Monte-Carlo weights w (mean(w f) = int f dmu_Omega)
-
-    T(h)_{alpha beta} = N_k sum_i w_i s_alpha(p_i) conj(s_beta(p_i)) / D_h(p_i) / sum_i w_i
-
-is Hermitian; h is balanced when h = T(h)^{-1}, and the iteration h_{n+1} = T(h_n)^{-1}
-converges to it (then tr(h T(h)) = N_k exactly).  The start is h_0 = diag of the
-multinomial coefficients, for which D_{h_0} = prod_a ||z^(a)||^{2 k_a} when the basis holds
-every monomial (so h_0 is Fubini–Study's, FS^k).
-
-Metric in closed form.  With A_{i alpha} = d_i s_alpha along the rows of the pullback P
-(one holomorphic JVP per row), v = A h^T conj(s), M = A h^T A^dagger:
-
-    g_{i jbar} = (M / D - v v^dagger / D^2) / (pi lambda),
-
-tested against autodiff of K_h (``models.potential_metric``).
-
-Everything per point is a pure single-point function (vmap outside, jit, float64).  The
-balanced metric is a :class:`Balanced` (``metric_in(z, chart)``, ``metric(z)``, ``chart(z)``,
-``module``), which :func:`cygen.euler.euler` and ``curvature_summary`` accept, and
-:meth:`Balanced.save` writes a run directory that :func:`cygen.runs.load_run` loads (model
-``donaldson``; parameters ``h_re``, ``h_im``).
+The sections are the standard monomials of multidegree k of a Gröbner basis of the exact
+equations; a Hermitian h defines the potential K_h = log(s† h s) / (πλ), and the balanced h
+is the fixed point of the T-operator, iterated on the sampler's weighted points (h = T(h)⁻¹,
+from Fubini–Study's h₀); the metric is ∂∂̄K_h in closed form, per point (vmap outside, jit,
+float64).  ``balanced`` returns a ``Balanced``, which ``cygen.euler`` and
+``curvature_summary`` accept and ``Balanced.save`` writes as a run directory.  The
+conventions (Donaldson; Douglas–Karp–Lukic–Reinbacher), the formulas and σ_k against the
+literature are in docs/donaldson.md (the site's "Donaldson's balanced metrics" page).
 """
 
 from __future__ import annotations
@@ -127,7 +102,7 @@ def balance(exponents: np.ndarray, points: np.ndarray, weights: np.ndarray, *,
             h0: np.ndarray | None = None, max_iterations: int = MAX_ITERATIONS,
             tol: float = TOLERANCE, progress: Callable[[dict], None] | None = None,
             factor_sizes: Sequence[int] | None = None) -> tuple[np.ndarray, list[dict]]:
-    """Iterate h <- T(h)^{-1} from ``h0`` (default :func:`start_matrix`) until the relative
+    """Iterate h <- T(h)^{-1} from ``h0`` (default ``start_matrix``) until the relative
     Frobenius change is below ``tol``; returns (h, history) with, per iteration, ``change``
     and ``seconds``.  h is normalised to unit mean diagonal (the metric ignores the scale)."""
     if h0 is None:
@@ -161,7 +136,33 @@ def balance(exponents: np.ndarray, points: np.ndarray, weights: np.ndarray, *,
 
 @dataclass(eq=False, frozen=True)
 class Balanced:
-    """A balanced metric: ``metric_in(z, chart)`` (also ``__call__``) is jit/vmap-friendly."""
+    """A balanced metric: ``metric_in(z, chart)`` (also ``__call__``) is jit/vmap-friendly.
+
+    Attributes
+    ----------
+    module : module
+        The manifold's generated module.
+    degree : tuple of int
+        The multidegree k of the sections.
+    exponents : numpy.ndarray
+        (n_k, N) exponents of the sections (standard monomials).
+    h : numpy.ndarray
+        (n_k, n_k) the balanced Hermitian matrix.
+    scale : float
+        1 / (πλ): the potential is ``scale * log(s† h s)``.
+    history : list of dict
+        One entry per T-iteration (``change``, ``seconds``).
+    info : dict
+        ``points``, ``seed``, ``n_sections``, ``iterations``, ``converged`` and timings.
+
+    Examples
+    --------
+    >>> import numpy as np, cygen
+    >>> b = cygen.balanced("manifolds/torus.cy", 2, points=256)
+    >>> z = b.module.normalize(np.array([1, -1, 0], dtype=complex))
+    >>> b.metric(z).shape, b.degree, b.h.shape
+    ((1, 1), (2,), (6, 6))
+    """
 
     module: ModuleType
     degree: tuple[int, ...]
@@ -208,7 +209,7 @@ class Balanced:
 
     def save(self, run_dir: str | Path, metrics: dict | None = None, *,
              overwrite: bool = False) -> Path:
-        """Write a run directory :func:`cygen.learn.runs.load_run` loads (model ``donaldson``);
+        """Write a run directory ``cygen.learn.runs.load_run`` loads (model ``donaldson``);
         an existing run there is replaced only with ``overwrite``."""
         run = Path(run_dir)
         prepare_run_directory(run, overwrite)
@@ -242,11 +243,44 @@ def default_points(n_sections: int) -> int:
 def balanced(source_or_module, k: int | Sequence[int], *, points: int | None = None,
              seed: int = 0, data=None, max_iterations: int = MAX_ITERATIONS,
              tol: float = TOLERANCE, progress: Callable[[dict], None] | None = None) -> Balanced:
-    """The balanced metric of degree ``k`` (an integer: k t_a per factor, or a multidegree).
+    """Donaldson's balanced metric of degree ``k`` (``cygen donaldson``).
 
-    ``points`` for the T-operator (default :func:`default_points`) are sampled with ``seed``,
-    or taken from ``data`` (a Dataset).  The sections are standard monomials of a Gröbner
-    basis of the module's exact equations (:func:`cygen.compiler.analysis.sections.basis`).
+    The sections are standard monomials of a Gröbner basis of the module's exact equations
+    (``cygen.compiler.analysis.sections.basis``), counted against the Hilbert function;
+    the T-operator is iterated to convergence on weighted points
+    ([Donaldson's balanced metrics](donaldson.md)).
+
+    Parameters
+    ----------
+    source_or_module : str or os.PathLike or module
+        A ``.cy``/``.py`` path or a loaded module.
+    k : int or sequence of int
+        The degree: an integer (k t_a per factor) or a multidegree.
+    points : int, optional
+        T-operator points (default ``default_points``: 5 n_k² + 20000), sampled with
+        ``seed`` (the ``donaldson`` stream).
+    seed : int, optional
+        The seed of the points.
+    data : Dataset, optional
+        Points to use instead of sampling.
+    max_iterations : int, optional
+        At most this many T-iterations.
+    tol : float, optional
+        Stop when the relative change of h is below this.
+    progress : callable, optional
+        Called with a dict after each iteration.
+
+    Returns
+    -------
+    Balanced
+        The metric; ``info["converged"]`` says whether ``tol`` was reached.
+
+    Examples
+    --------
+    >>> import cygen
+    >>> b = cygen.balanced("manifolds/torus.cy", 2, points=256)
+    >>> b.info["n_sections"], b.info["converged"]      # O(2) on a cubic curve: 6 sections
+    (6, True)
     """
     module = as_module(source_or_module)
     exps = sec.basis(module, k)
@@ -312,12 +346,12 @@ def init_base(source_or_module, spec: str, seed: int = 0, points: int | None = N
 
 
 def local_metric(metric: Balanced, z, chart) -> jax.Array:
-    """The metric through :class:`cygen.learn.models.Model` (the route a loaded run takes)."""
+    """The metric through ``cygen.learn.models.Model`` (the route a loaded run takes)."""
     return metric.model.metric(metric.params, local(metric.geometry, z, chart))
 
 
 def progress_callback(bar: Progress) -> Callable[[dict], None]:
-    """The events of :func:`balanced` (and of :func:`cygen.evaluate.donaldson.table`) shown
+    """The events of ``balanced`` (and of ``cygen.evaluate.donaldson.table``) shown
     on the one progress bar: a task per degree, advanced per T-iteration."""
 
     def show(event: dict) -> None:

@@ -1,4 +1,4 @@
-"""Training runs on disk: the run directory, :func:`load_run`, and :func:`resolve`.
+"""Training runs on disk: the run directory, ``load_run``, and ``resolve``.
 
 A run directory holds
 
@@ -81,7 +81,38 @@ def load_module(run_dir: Path, cfg: dict) -> ModuleType:
 
 @dataclass(frozen=True)
 class Run:
-    """A trained metric: ``metric(z)`` and ``chart(z)`` are single-point and jit/vmap-friendly."""
+    """A trained metric: ``metric(z)`` and ``chart(z)`` are single-point and jit/vmap-friendly.
+
+    ``cygen.euler``, ``curvature_summary`` and the figures accept a ``Run`` wherever
+    they accept a manifold.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The run directory.
+    config : dict
+        The run's validated ``config.json``.
+    module : module
+        The run's own copy of the generated module.
+    model : cygen.learn.models.Model
+        The ansatz (``phi``, ``ldl``, ``add``, ``mult`` or ``donaldson``).
+    params : dict
+        The network's parameters (float64), from the last checkpoint.
+    metrics : dict or None
+        ``metrics.json``, if the run finished.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, cygen
+    >>> run_dir = os.path.join(tempfile.mkdtemp(), "torus")
+    >>> config = {"model": {"widths": [8]}, "batch_size": 32,
+    ...           "eval": {"kahler_points": 0, "ricci_points": 0}}
+    >>> _ = cygen.train("manifolds/torus.cy", run_dir, points=128, epochs=1, config=config)
+    >>> run = cygen.load_run(run_dir)
+    >>> z = run.module.normalize(np.array([1, -1, 0], dtype=complex))
+    >>> run.metric(z).shape, run.route
+    ((1, 1), 'jets:phi')
+    """
 
     path: Path
     config: dict
@@ -95,7 +126,7 @@ class Run:
         return self.module.GEOMETRY
 
     def chart(self, z):
-        """The chart :func:`cygen.runtime.select_chart` picks for ``z``."""
+        """The chart ``cygen.runtime.select_chart`` picks for ``z``."""
         return rt.select_chart(self.geometry, z)
 
     def metric(self, z):
@@ -114,16 +145,43 @@ class Run:
         return f"jets:{self.model.name}" if self.model.jet is not None else "autodiff"
 
     def jet(self, geo: rt.Geometry, z, chart) -> MetricJet:
-        """g, d g and d dbar g at ``z`` in ``chart`` (:func:`cygen.geometry.curvature.
-        metric_jet` calls this): the model's own jets, or forward-mode AD of its metric."""
+        """g, d g and d dbar g at ``z`` in ``chart`` (``cygen.geometry.curvature.
+        metric_jet`` calls this): the model's own jets, or forward-mode AD of its metric."""
         if self.model.jet is not None:
             return self.model.jet(self.params, geo, z, chart)
         return autodiff_jet(self.metric_in, geo, z, chart)
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
-    """Load a training run (its last checkpoint) from its directory; any missing, truncated
-    or corrupt file of it is a :class:`CygenError` naming the file."""
+    """Load a training run (its last checkpoint) from its directory.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        A directory written by ``cygen.train`` (or ``Balanced.save``).
+
+    Returns
+    -------
+    Run
+        The trained metric, its module, config and metrics.
+
+    Raises
+    ------
+    cygen.core.errors.CygenError
+        For a missing, truncated or corrupt file of the run (naming the file), or a module
+        of another contract version.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, cygen
+    >>> run_dir = os.path.join(tempfile.mkdtemp(), "torus")
+    >>> config = {"model": {"widths": [8]}, "batch_size": 32,
+    ...           "eval": {"kahler_points": 0, "ricci_points": 0}}
+    >>> _ = cygen.train("manifolds/torus.cy", run_dir, points=128, epochs=1, config=config)
+    >>> run = cygen.load_run(run_dir)
+    >>> run.config["model"]["name"], run.metrics["status"]
+    ('phi', 'completed')
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise CygenError("not a run directory (no config.json)", filename=str(run_dir))
@@ -166,7 +224,7 @@ def check_run_directory(run: Path, overwrite: bool) -> None:
 
 
 def prepare_run_directory(run: Path, overwrite: bool) -> None:
-    """:func:`check_run_directory`, then (an existing run, ``overwrite``) remove its files."""
+    """``check_run_directory``, then (an existing run, ``overwrite``) remove its files."""
     check_run_directory(run, overwrite)
     if not run.exists():
         return
@@ -188,7 +246,7 @@ class Target:
 def resolve(target: object, params=None, *, allow_non_cy: bool = False) -> Target:
     """The one resolver of "a manifold or a metric on it": a run directory (its learned
     metric), a loaded run or balanced metric (anything with ``module`` and ``metric_in``), a
-    generated module, or a ``.cy``/``.py`` path (:func:`cygen.compiler.loader.as_module`)."""
+    generated module, or a ``.cy``/``.py`` path (``cygen.compiler.loader.as_module``)."""
     if hasattr(target, "module") and hasattr(target, "metric_in"):
         return Target(target.module, target)
     if isinstance(target, str | os.PathLike) and Path(target).is_dir():

@@ -1,15 +1,15 @@
-"""The generic metric trainer: :func:`train` = set-up, data, fit loop, finish.
+"""The generic metric trainer: ``train`` = set-up, data, fit loop, finish.
 
 One trainer for every generated module (no per-manifold code).  The loop:
 
-* points from :func:`cygen.sampling.sampler` (or ``data=`` an ``.npz``), a deterministic
-  90/10 train/validation split (:func:`cygen.learn.data.split`), every parameter-free
-  quantity per point precomputed once in float64 (:func:`cygen.learn.losses.prepare`) and
+* points from ``cygen.sampling.sampler`` (or ``data=`` an ``.npz``), a deterministic
+  90/10 train/validation split (``cygen.learn.data.split``), every parameter-free
+  quantity per point precomputed once in float64 (``cygen.learn.losses.prepare``) and
   cast to the training dtype;
 * shuffled minibatches (a fresh permutation per epoch, a function of the seed and the
-  epoch only); the optimiser step is compiled once (:mod:`cygen.learn.step`), as a
+  epoch only); the optimiser step is compiled once (``cygen.learn.step``), as a
   ``lax.scan`` over ``steps_per_call`` steps, and never retraced;
-* validation after every epoch in float64 (:mod:`cygen.learn.evaluation`);
+* validation after every epoch in float64 (``cygen.learn.evaluation``);
 * a checkpoint (atomic) after every epoch; ``resume=True`` continues exactly where the
   checkpoint stopped (same results as an uninterrupted run);
 * a NaN/Inf in the loss or the gradients stops training cleanly: the last good checkpoint is
@@ -84,24 +84,74 @@ def train(
     devices: int | None = 1,
     overwrite: bool = False,
 ) -> dict:
-    """Train a metric on a manifold; writes the run directory and returns ``metrics.json``.
+    """Train a Ricci-flat metric on a manifold; writes the run directory (``cygen train``).
 
-    ``source_or_module``: a ``.cy``/``.py`` path or a loaded module (ignored on resume: the
-    run's own copy is used).  ``points`` (default 100000) are sampled with ``seed`` unless
-    ``data`` (an ``.npz`` from ``cygen sample``) is given.  ``config``: a dict or a
-    ``.toml``/``.json`` file overriding :data:`cygen.learn.config.CONFIG_DEFAULTS`.  With
-    ``resume=True`` the run continues from its checkpoint (``epochs`` may raise the epoch
-    count; everything else comes from the run's ``config.json``).  ``progress`` is called
-    with event dicts (``{"event": "start" | "step" | "epoch" | "lbfgs" | "stop", ...}``;
-    :func:`progress_callback` shows them on a progress bar).  ``init="donaldson:K"`` (or
-    config key ``init``) starts from Donaldson's balanced metric of degree K (stored in the
-    run's model config as ``base``; :mod:`cygen.learn.donaldson`): ``phi`` on top of its
-    potential, ``ldl``, ``add`` and ``mult`` in its Cholesky frame (``start = "base"``).
+    The run directory holds the config, the points, a copy of the module, the checkpoint
+    (after every epoch), ``log.jsonl`` and ``metrics.json`` ([training](training.md)).
+    Nothing is written before the config, the data's manifold and the directory are checked.
 
-    Nothing is written before everything is checked: the config (completely), the batch size
-    against the points, the manifold of ``data`` (it must be the source's), and the
-    directory: a new run needs an empty or absent ``out_dir`` (``overwrite=True`` replaces a
-    run directory), ``resume`` an existing run of the same manifold.
+    Parameters
+    ----------
+    source_or_module : str or os.PathLike or module
+        A ``.cy``/``.py`` path or a loaded module (on resume, the run's own copy is used).
+    out_dir : str or os.PathLike
+        The run directory: empty or absent for a new run, an existing run of the same
+        manifold for ``resume``.
+    points : int, optional
+        How many points to sample with ``seed`` (default 100000), 90/10 split into
+        training and validation; ignored when ``data`` is given.
+    epochs : int, optional
+        Epochs (default 20; on resume, may raise the run's count).
+    max_minutes : float, optional
+        Stop at this wall-clock budget, with a checkpoint (resumable exactly).
+    seed : int, optional
+        The seed of the points, the initialisation and the batches.
+    model : {"phi", "ldl", "add", "mult"}, optional
+        The ansatz: a Kähler potential φ on top of FS (``phi``), the seed's g = L D L†
+        (``ldl``), or FS plus or times a network (``add``, ``mult``).
+    config : dict or str or os.PathLike, optional
+        Overrides of ``cygen.learn.config.CONFIG_DEFAULTS`` (a dict, ``.toml`` or ``.json``).
+    data : str or os.PathLike, optional
+        An ``.npz`` from ``cygen sample`` to train on instead of fresh points.
+    resume : bool, optional
+        Continue from the checkpoint (the same results as an uninterrupted run).
+    progress : callable, optional
+        Called with event dicts (``{"event": "start" | "step" | "epoch" | ...}``);
+        ``progress_callback`` draws them on a progress bar.
+    init : str, optional
+        ``"donaldson:K"`` starts from Donaldson's balanced metric of degree K: ``phi`` on
+        top of its potential, ``ldl``, ``add`` and ``mult`` in its Cholesky frame.
+    devices : int or None, optional
+        Data-parallel over this many devices (``None``/0: all).
+    overwrite : bool, optional
+        Replace an existing run directory.
+
+    Returns
+    -------
+    dict
+        ``metrics.json``: ``status`` (``"completed"``, or why it stopped), ``epochs``,
+        ``sigma`` and ``sigma_fs`` (validation σ of the learned metric and of FS),
+        ``kahler``, ``transition``, ``ricci``, volume and slopes, timings.
+
+    Raises
+    ------
+    cygen.core.errors.CygenError
+        For a bad config, data of another manifold, or a directory that is not empty.
+
+    Examples
+    --------
+    A seconds-long run on the flat torus (a real one: ``points=100_000, epochs=20``):
+
+    >>> import os, tempfile, cygen
+    >>> run_dir = os.path.join(tempfile.mkdtemp(), "torus")
+    >>> config = {"model": {"widths": [8]}, "batch_size": 32,
+    ...           "eval": {"kahler_points": 0, "ricci_points": 0}}
+    >>> metrics = cygen.train("manifolds/torus.cy", run_dir, points=128, epochs=1,
+    ...                       config=config)
+    >>> metrics["status"], metrics["epochs"], metrics["sigma"] > 0
+    ('completed', 1, True)
+    >>> sorted(f for f in os.listdir(run_dir) if not f.startswith("module_"))
+    ['checkpoint.npz', 'config.json', 'data.npz', 'log.jsonl', 'metrics.json']
     """
     clock = _Clock(time.monotonic())
     run = Path(out_dir)

@@ -1,4 +1,4 @@
-"""Point datasets: in memory (:class:`Dataset`) and streamed to ``.npz`` (:class:`NpzWriter`).
+"""Point datasets: in memory (``Dataset``) and streamed to ``.npz`` (``NpzWriter``).
 
 An ``.npz`` holds ``points`` (n, N) complex128 (normalised), ``weights``,
 ``omega_sq`` (float64), ``chart`` (int32) and ``metadata`` (a JSON string:
@@ -28,7 +28,36 @@ FIELDS = {"points": np.complex128, "weights": np.float64, "omega_sq": np.float64
 
 @dataclass(frozen=True)
 class Dataset:
-    """Sampled points with their Monte-Carlo weights: mean(w f) ~ int_X f |Omega|^2."""
+    """Sampled points with their Monte-Carlo weights: ``mean(w f)`` ≈ ∫_X f Ω∧Ω̄.
+
+    What ``cygen.sample`` returns and ``cygen sample`` writes (``.npz``, with every
+    array checksummed and the manifold's identity in the metadata).
+
+    Attributes
+    ----------
+    points : numpy.ndarray
+        (n, N) complex128, normalised homogeneous coordinates (all factors concatenated).
+    weights : numpy.ndarray
+        (n,) float64: |Ω|² divided by the density the point was sampled from.
+    omega_sq : numpy.ndarray
+        (n,) float64: |Ω|² in the point's chart.
+    chart : numpy.ndarray
+        (n,) int32: the chart ``select_chart`` picks.
+    metadata : dict
+        The manifold's identity (name, source hash, parameters, Kähler moduli), the seed,
+        the measure, the slice types and the sampling summary.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, cygen
+    >>> data = cygen.sample("manifolds/torus.cy", 100)
+    >>> path = data.save(os.path.join(tempfile.mkdtemp(), "torus.npz"))
+    >>> again = cygen.Dataset.load(path)
+    >>> bool(np.array_equal(again.points, data.points)), again.metadata["name"]
+    (True, 'torus')
+    >>> len(data.subset(slice(0, 10)))
+    10
+    """
 
     points: np.ndarray
     weights: np.ndarray
@@ -40,8 +69,8 @@ class Dataset:
         return len(self.weights)
 
     def rows(self, index: np.ndarray) -> Dataset:
-        """The points at ``index`` as lazy :class:`Rows` views: nothing is read until a
-        consumer indexes them (chunk by chunk, e.g. :func:`cygen.learn.losses.prepare`)."""
+        """The points at ``index`` as lazy ``Rows`` views: nothing is read until a
+        consumer indexes them (chunk by chunk, e.g. ``cygen.learn.losses.prepare``)."""
         return Dataset(*(Rows(getattr(self, name), index) for name in FIELDS),
                        metadata=self.metadata)
 
@@ -51,7 +80,18 @@ class Dataset:
                        self.chart[index], self.metadata)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write an ``.npz`` atomically."""
+        """Write an ``.npz`` atomically (a reader never sees a partial file).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         with NpzWriter(path, len(self), self.points.shape[1]) as writer:
             writer.write({name: getattr(self, name) for name in FIELDS})
             writer.metadata = self.metadata
@@ -59,8 +99,21 @@ class Dataset:
 
     @classmethod
     def load(cls, path: str | os.PathLike, mmap: bool = False) -> Dataset:
-        """Read an ``.npz``; ``mmap=True`` maps the (uncompressed) arrays read-only instead
-        of reading them, so a dataset larger than memory is paged in as it is used."""
+        """Read an ``.npz`` written by ``save`` or ``cygen sample``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+        mmap : bool, optional
+            Map the (uncompressed) arrays read-only instead of reading them, so a dataset
+            larger than memory is paged in as it is used.
+
+        Returns
+        -------
+        Dataset
+            The points; a missing, truncated or corrupt file is a ``CygenError`` naming it.
+        """
         path = Path(path)
         try:
             mapped = _mmap_npz(path) if mmap else None
@@ -238,7 +291,7 @@ class NpzWriter:
 
 
 class NullWriter:
-    """A stand-in for :class:`cygen.dataset.NpzWriter` on non-primary processes: takes
+    """A stand-in for ``cygen.dataset.NpzWriter`` on non-primary processes: takes
     chunks and writes nothing (process 0 writes the file)."""
 
     metadata: dict

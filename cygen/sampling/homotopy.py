@@ -1,75 +1,13 @@
 """Batched homotopy continuation for square multihomogeneous systems (JAX, complex128).
 
-Problem
--------
-Variables are ``A`` groups of homogeneous coordinates ``x = (x^(0), ..., x^(A-1))``,
-``x^(a) in C^(t_a+1)`` (projective dimension ``t_a``), concatenated into one vector of
-length ``N = sum_a (t_a+1)``.  There are ``K = sum_a t_a`` equations ``F_k``; ``F_k`` is
-homogeneous of degree ``q[a][k]`` in group ``a``.  For generic coefficients the number of
-isolated solutions is the multihomogeneous Bezout number ``d`` = coefficient of
-``prod_a h_a^t_a`` in ``prod_k sum_a q[a][k] h_a``.  In cygen the system is a complete
-intersection restricted to a random linear slice, ``F_k(lam) = p_k(B lam)``, and all ``d``
-solutions of every slice are needed.  :func:`solve` handles a batch of ``B`` such systems
-(one ``system`` function, per-slice ``params``) and returns ``(B, d, N)`` solutions.
-
-Algorithm
----------
-* Start system (m-homogeneous): ``G_k(x) = prod_a prod_{j<q[a][k]} l_akj . x^(a)`` with
-  random linear forms.  Its ``d`` solutions are enumerated combinatorially in numpy
-  (:func:`multihomogeneous_start`): assign every equation to a group with ``q[a][k] > 0``
-  so that group ``a`` receives exactly ``t_a`` equations, pick one linear factor of each;
-  the group coordinates then solve ``t_a`` linear equations in the chart.
-* Random affine chart per group: ``x^(a) = x0_a + V_a u_a`` with ``[x0_a V_a]`` a random
-  unitary (Householder) matrix, i.e. the patch ``x0_a^H x^(a) = 1``.  The square system in
-  the ``K`` chart coordinates ``u`` has no solutions at infinity for a generic chart.
-* Linear homotopy with the gamma trick, ``H(u, s) = (1-s) gamma G(u) + s F(u)``; gamma,
-  linear forms and charts are drawn independently for every slice (counter-based RNG).
-* Evaluation (default ``interpolate=True``): ``u -> F(x0 + V u)`` is a polynomial of degree
-  ``<= q[a][k]`` in ``u_a``; its few monomial coefficients are computed once per slice by a
-  DFT over a grid of roots of unity (``system`` is called only there, at an off-grid test
-  point that validates the interpolant, and in the final polish).  Tracking then
-  evaluates ``F``, ``G`` and their Jacobians as unrolled elementwise code on
-  structure-of-arrays data, and solves the ``K x K`` systems in closed form (Cramer,
-  ``K <= 3``; unrolled pivoted elimination otherwise, never a LAPACK custom call).
-  ``interpolate=False`` calls ``system`` +
-  ``jax.jacfwd(holomorphic=True)`` (or a user ``jac``) at every step instead (~10x slower).
-* Tracking: predictor-corrector with per-path adaptive steps; RK4 predictor (its first
-  stage is the tangent from the previous step), two Newton corrections at the new ``s``.
-  The first correction estimates the RK4 local error ``err`` (group-wise relative to
-  ``|x^(a)|``); a step is accepted when ``err <= tol`` and the second correction contracts
-  (``|dx2| <= contraction |dx1|``: rejects landing where the Jacobian is ill-conditioned,
-  the usual cause of path jumping); ``h *= clip(0.8 (tol/err)^(1/5))``.
-* Lockstep execution: one ``lax.while_loop`` whose every iteration does one evaluation +
-  solve for ``lanes`` paths at once (5 iterations = 1 step), static shapes, masks instead
-  of branches.  A finished lane writes its path out and is refilled from the queue of all
-  ``B * d`` start points, so fast paths never wait for slow ones; once the queue is empty
-  the remaining lanes are compacted ``levels - 1`` times (by ``compaction``) into smaller
-  loops so that the few long paths do not keep thousands of idle lanes busy.
-* End: ``polish_iters`` Newton iterations with the exact ``system`` (``jax.jacfwd``) at
-  ``s = 1``; the target is generic, so endpoints are regular and no end game is needed.
-  Each group is scaled so that its largest-modulus coordinate is exactly 1.
-
-Failure handling
-----------------
-A path fails when it does not reach ``s = 1`` within ``max_steps`` steps, when its step
-underflows ``h_min``, when the final relative Newton correction exceeds ``final_tol``, when
-the result is not finite, or when the slice's interpolant is invalid.  A slice is ``ok``
-only if all ``d`` paths succeeded *and* the endpoints are pairwise distinct (projective
-distance ``> dup_tol``); a duplicate reveals a path jump (whose lost solution is then
-missing).  Hence ``ok`` slices carry all ``d`` solutions.  Failed slices should be
-discarded or re-solved *whole* (:func:`resolve_failed`, or ``retries=n`` in :func:`solve`)
-with new gamma/start system/charts: re-running only the failed paths would not be correct,
-since which start point leads to which solution depends on gamma.  As failures depend on
-the random homotopy rather than on the slice, re-solving avoids biasing the sample.
-
-Limits
-------
-* Assumes every slice is generic for its multidegree structure (exactly ``d`` regular
-  isolated solutions); singular or positive-dimensional intersections come out not ``ok``.
-* ``q`` must bound the degrees of ``system`` (checked per slice when interpolating); it
-  must be exact for the path count to equal the number of solutions.
-* Requires ``jax_enable_x64``.  ``K > 3`` uses batched LAPACK solves (slower).
-* Every distinct shape/option set compiles separately (~3-10 s on a small CPU).
+:func:`solve` finds all ``d`` isolated solutions (``d`` the multihomogeneous Bézout number)
+of a batch of square systems ``F_k(lam) = p_k(B lam)`` — a complete intersection restricted
+to random linear slices — and returns ``(B, d, N)`` solutions with a per-slice ``ok`` flag:
+an ``ok`` slice carries all ``d`` distinct solutions, and failed slices are re-solved whole
+(:func:`resolve_failed`, ``retries``), never path by path.  The start system, the random
+charts, the gamma trick, the predictor-corrector with step control, the lockstep lanes and
+the failure rules are in docs/sampling.md, "Homotopy continuation" (the site's "Sampling
+points and weights" page).
 """
 
 from __future__ import annotations

@@ -6,71 +6,10 @@ arithmetic, ``while_loop`` and gathers are used, so it jits, vmaps and runs on G
 where ``jnp.roots`` (an eigenvalue problem) does not.  Everything is complex128:
 callers must enable double precision (``jax.config.update("jax_enable_x64", True)``;
 importing :mod:`cygen` does it), otherwise it silently degrades to complex64.
-
-Algorithm
----------
-1. *Exact scaling.*  ``p(z) = sum a_i z^(d-i)`` becomes ``q(y) = 2^-f p(2^e y)`` with
-   integers ``e, f`` making the leading coefficient and the geometric mean of the
-   (nonzero) root moduli about 1.  Powers of two are exact: ``q`` has exactly the
-   roots of ``p`` divided by ``2^e``, and huge or tiny coefficients cannot overflow.
-2. *Initial guesses* (Bini 1996): the upper convex hull of ``(k, log|b_k|)`` (Newton
-   polygon) sorts the roots into annuli; a hull edge of width ``n`` holds ``n``
-   roots of radius ``2^-slope``.  Root ``m`` starts on its annulus at the angle
-   ``2 pi m / d + 0.4``.  Exact zero roots (trailing zero coefficients) start, and
-   stay, at 0.  This matters for widely spread roots: 1e-3 .. 1e3 needs no more
-   sweeps than random ones (a common circle needs up to twice as many).
-3. *Aberth-Ehrlich sweeps*, Gauss-Seidel flavour (root ``k`` uses the already updated
-   ``z_j, j < k``; ~30% fewer sweeps than the Jacobi form)::
-
-       w_k = p(z_k) / (p'(z_k) - p(z_k) * sum_{j != k} 1 / (z_k - z_j))
-       z_k <- z_k - w_k
-
-   i.e. Newton on ``p(z) / prod_{j != k} (z - z_j)`` (implicit deflation, which keeps
-   approximations apart).  Cubic convergence for simple roots, linear for multiple
-   ones.  The degree is static, so a sweep unrolls into one XLA fusion per root over
-   the whole batch: on CPU a quintic sweep costs ~40 ns per polynomial.
-4. *Stopping.*  A polynomial is done after a sweep in which no root moved by more
-   than ``step_tol * |z_k|`` (default 1e-10).  With cubic convergence the sweep
-   before that one already brought the error to ~1e-12 or below, so the last sweep
-   is, in effect, the final Newton polish of every root.  Multiple roots never get
-   there (their approximations jitter at the eps^(1/m) level) and stop after
-   ``iterations`` sweeps.
-5. *Compaction.*  Sweep counts are long-tailed (random quintics: median 5, but 14+
-   for the worst of 1e5), and a batched loop pays for its slowest member.  So the
-   loop runs only until at most 1/4 of the batch is active; those polynomials are
-   gathered into a 4x smaller (static-size) batch that continues, recursively, and
-   scattered back: the cost stays close to the mean number of sweeps.  On CPU, large
-   batches are cut into chunks of 32768 solved one after the other (cache).
-6. Degrees 1 and 2 use closed forms (the stable quadratic formula).
-7. Optional extra polish (``polish_steps``, default 0; or :func:`polish`): further
-   sweeps on the same, exactly scaled, polynomial.  After the stopping rule above they
-   do not change the residuals measurably (max ~4e-16 either way), so they are off.
-
-Convergence flag
-----------------
-``converged[b]`` is true when every root has a small *backward error*,
-``|p(r)| <= tol * sum_i |a_i| |r|^(d-i)`` (``r`` is an exact root of a polynomial
-whose coefficients are perturbed by at most ``tol`` relatively), the roots' sum
-matches Vieta's ``-a_1/a_0`` to 1e-6 relatively (catches two approximations sitting
-on one root), and all is finite.  Forward accuracy is then what the conditioning
-allows: simple roots of random polynomials to ~1e-15 relative; an m-fold root only
-to ~eps^(1/m) (an exact double root to ~1e-8, a triple one to ~1e-5, like
-``numpy.roots``).  Exact double and triple roots (and clusters of that size) are
-still flagged converged, since each value is an exact zero of a nearby polynomial,
-which is what a point sampler needs; from multiplicity 4 the approximations wander
-too much for the Vieta test and the flag is usually false.
-
-Limitations
------------
-* The leading coefficient must be nonzero (else roots are not finite and the flag
-  is false); NaN coefficients give a false flag.
-* Multiple roots and tight clusters converge linearly and usually run all
-  ``iterations`` sweeps; with compaction only the few such polynomials pay.
-* Root moduli spread over more than about ``10^(300/d)`` (largest / smallest)
-  overflow in the iteration: the results are wrong and flagged as such.
-* The compaction and chunking only see the batch axes passed in: under ``vmap``
-  each call is one polynomial and the vmapped loop runs until its slowest member
-  is done.  Pass batches directly for speed.
+``converged[b]`` is true when every root has a small backward error and the roots' sum
+matches Vieta's.  The algorithm (exact scaling, Newton-polygon starts, Gauss-Seidel
+Aberth sweeps, compaction of the batch), the convergence flag and the limitations are in
+docs/sampling.md, "Univariate roots" (the site's "Sampling points and weights" page).
 """
 
 from __future__ import annotations

@@ -9,16 +9,16 @@ S random slices L = prod_a L_a, L_a = span of a complex Gaussian
   hypersurfaces, Tian-Yau, Schoen, bicubic, ...): each step is either a
   univariate polynomial in one factor's remaining slice parameter, whose
   coefficients come from a DFT of the generated ``equations`` at d+1 roots of
-  unity and whose roots come from :func:`cygen.roots.polyroots` (Aberth-Ehrlich,
+  unity and whose roots come from ``cygen.roots.polyroots`` (Aberth-Ehrlich,
   no eig), or a linear
   equation that cuts one factor's slice by a hyperplane (Householder kernel);
 * otherwise (e.g. P5[3,3]): the square multihomogeneous system in the slice
-  parameters is solved by :func:`cygen.homotopy.solve` (multihomogeneous start
+  parameters is solved by ``cygen.homotopy.solve`` (multihomogeneous start
   system, gamma trick, predictor-corrector);
 * finally two minimum-norm Newton steps on the full system in the ambient space.
 
 A slice with any failed or duplicate solution is discarded whole and counted;
-partial sets are never kept.  Weights are in :mod:`cygen.measure`.
+partial sets are never kept.  Weights are in ``cygen.measure``.
 """
 
 from __future__ import annotations
@@ -225,11 +225,11 @@ def chunks(module, seed: int, points_per_chunk: int = 16384, mesh=None,
     """Endless stream of chunks: every slice type's S slices, solved, shuffled (unless
     ``shuffle`` is False), with weights.
 
-    Each chunk dict has the arrays of :func:`cygen.geometry.measure.point_data` (good points
+    Each chunk dict has the arrays of ``cygen.geometry.measure.point_data`` (good points
     only) plus ``discarded`` (slices dropped).  Deterministic for a given seed and
-    ``purpose`` (chunk c's slice type i draws from :func:`cygen.core.seeds.substream`
+    ``purpose`` (chunk c's slice type i draws from ``cygen.core.seeds.substream``
     (seed, purpose, c, i), so different purposes never share points).  With a ``mesh``
-    (:mod:`cygen.geometry.scale`) each chunk's slices are split across its devices (same
+    (``cygen.geometry.scale``) each chunk's slices are split across its devices (same
     points).
     """
     solvers = slice_solvers(module, points_per_chunk, mesh)
@@ -276,8 +276,8 @@ def metadata(module, seed: int, n: int, purpose: str = "sample") -> dict:
 
 
 def refuse_singular(spec: dict) -> None:
-    """A :class:`CygenError` if the compiler found the member singular
-    (``SPEC["singular_point"]``, :mod:`cygen.compiler.analysis.singular`)."""
+    """A ``CygenError`` if the compiler found the member singular
+    (``SPEC["singular_point"]``, ``cygen.compiler.analysis.singular``)."""
     point = spec.get("singular_point")
     if point is not None:
         where = ", ".join(f"{re:.4g}{im:+.4g}i" for re, im in point)
@@ -290,7 +290,7 @@ SELECT_BUDGET = 2**25  # complex entries of the chart selection's minors per chu
 
 def chunk_limit(module) -> int:
     """Points per chunk for which choosing every point's chart (one K x K minor per admissible
-    dependent set) stays within :data:`SELECT_BUDGET`: only configurations with thousands of
+    dependent set) stays within ``SELECT_BUDGET``: only configurations with thousands of
     dependent sets get chunks smaller than the default (and so other slices)."""
     sets = np.asarray(module.GEOMETRY.dependent_sets)
     per_point = max(1, sets.shape[0] * sets.shape[1] ** 2)
@@ -303,12 +303,12 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
 
     ``shuffle=False`` keeps each chunk's points in slice order (slice type, slice, root):
     members of a family sampled so share their slices point set by point set, which the
-    finite differences of :mod:`cygen.evaluate.moduli` rely on.
+    finite differences of ``cygen.evaluate.moduli`` rely on.
 
     ``devices`` > 1 (``None``/0: all) shards every chunk's slices over a mesh
-    (:mod:`cygen.scale`): the same points, in the same order, as one device.
+    (``cygen.scale``): the same points, in the same order, as one device.
 
-    Raises :class:`cygen.errors.CygenError` for n <= 0 and for singular manifolds.
+    Raises ``cygen.errors.CygenError`` for n <= 0 and for singular manifolds.
     """
     if n <= 0:
         raise CygenError(f"the number of points must be positive, got {n}")
@@ -354,12 +354,56 @@ def draw(module, n: int, seed: int, sink, *, progress=None, chunk: int = 16384,
 
 def sample(module_or_path, n: int, seed: int = 0, *, params=None, progress=None,
            devices: int | None = 1, purpose: str = "sample", shuffle: bool = True):
-    """Sample ``n`` points of a manifold (a loaded module, or a ``.cy``/``.py`` path).
+    """Sample ``n`` exact points of a manifold, with their Monte-Carlo weights.
 
-    Returns a :class:`cygen.dataset.Dataset`; its ``metadata["summary"]`` holds the
-    printed summary of ``cygen sample`` (sigma of FS, the volume self-test, ...).
-    ``devices``, ``shuffle``: see :func:`draw`.  (To stream to disk instead of memory, use
-    :func:`draw` with a :class:`cygen.dataset.NpzWriter` as the sink, as ``cygen sample``.)
+    Every random slice contributes all its intersection points, and the weights divide
+    |Ω|² by the density of the measure sampled, so ``mean(w f)`` estimates ∫_X f Ω∧Ω̄
+    ([sampling](sampling.md)).  To stream to disk instead of memory, use ``draw``
+    with a ``cygen.sampling.dataset.NpzWriter`` as the sink, as ``cygen sample`` does.
+
+    Parameters
+    ----------
+    module_or_path : module or str or os.PathLike
+        A loaded module (``cygen.load``) or a ``.cy``/``.py`` path.
+    n : int
+        The number of points (positive).
+    seed : int, optional
+        The seed; the points are a deterministic function of it (and of ``purpose``).
+    params : iterable of str or mapping, optional
+        Parameter overrides for a ``.cy`` path, e.g. ``["psi=0.1"]``.
+    progress : callable, optional
+        Called with the number of points taken after each chunk.
+    devices : int or None, optional
+        Shard every chunk's slices over this many devices (``None``/0: all); the points
+        are the same as on one.
+    purpose : str, optional
+        The random stream of ``seed`` to draw from (``"sample"``, ``"train"``, ``"eval"``,
+        ...): different purposes never share points.
+    shuffle : bool, optional
+        ``False`` keeps each chunk's points in slice order (what finite differences
+        across a family rely on).
+
+    Returns
+    -------
+    Dataset
+        ``points``, ``weights``, ``omega_sq``, ``chart`` and ``metadata``; its
+        ``metadata["summary"]`` is what ``cygen sample`` prints (σ of Fubini–Study, the
+        volume self-test, the speed).
+
+    Raises
+    ------
+    cygen.core.errors.CygenError
+        For ``n <= 0`` and for a singular member.
+
+    Examples
+    --------
+    >>> import cygen
+    >>> data = cygen.sample("manifolds/torus.cy", 200, seed=0)
+    >>> len(data), data.points.shape
+    (200, (200, 3))
+    >>> s = data.metadata["summary"]          # the self-test: the exact FS volume is 3
+    >>> abs(s["volume_fs_mc"] - s["volume_fs_exact"]) < 1e-9, 0 < s["sigma_fs"] < 1
+    (True, True)
     """
     module = as_module(module_or_path, params)
     parts: dict[str, list] = {name: [] for name in FIELDS}
