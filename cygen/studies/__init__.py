@@ -25,6 +25,7 @@ STUDIES: dict[str, str] = {
     "moduli": "Weil-Petersson metric and Yukawa couplings: Dwork vs exact, seeds, Tian-Yau 23",
     "couplings": "harmonic WP metric vs the metric-free one: FS and balanced k on quintic, P5[3,3]",
     "barefoot": "log-density of sampled quintic points in the z1/z0 plane: Fermat vs Dwork",
+    "ricci_flow_torus": "Ricci flow of a perturbed flat torus (FFT): curvature decay vs lambda_1",
 }
 SIZES = ("small", "full")
 
