@@ -28,9 +28,16 @@ def update_goldens(request) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory):
-    """Compiled-module cache in a temporary directory (tests never touch ~/.cache)."""
+    """Compiled-module cache in a temporary directory (tests never touch ~/.cache), with
+    XLA's persistent compilation cache in it from the start, as every CLI command enables it:
+    tests that rebuild the same jitted function (a new closure over the same module) load the
+    executable instead of compiling it again."""
+    from cygen.geometry.scale import enable_compilation_cache
+
     mp = pytest.MonkeyPatch()
-    mp.setenv("CYGEN_CACHE_DIR", str(tmp_path_factory.mktemp("cygen-cache")))
+    cache = tmp_path_factory.mktemp("cygen-cache")
+    mp.setenv("CYGEN_CACHE_DIR", str(cache))
+    enable_compilation_cache(cache / "xla")
     yield
     mp.undo()
 

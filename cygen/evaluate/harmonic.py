@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,11 +48,12 @@ from cygen.geometry.measure import sigma
 from cygen.sampling.dataset import Dataset
 from cygen.sampling.sampler import sample
 
-__all__ = ["BATCH", "RCOND", "basis_groups", "fit", "harmonic", "metric_source", "prepare",
-           "wp_harmonic"]
+__all__ = ["BATCH", "RCOND", "TERMS", "Prepared", "basis_groups", "fit", "geometry_fn", "harmonic",
+           "local_fn", "metric_fn", "metric_source", "prepare", "wp_harmonic"]
 
 BATCH = 512  # points per jitted call (the basis makes each point heavy)
 RCOND = 1e-10  # eigenvalues of the normal matrix below RCOND * max are its kernel
+TERMS = ("metric_covariance", "antisymmetric", "k_variance")  # G_harm - G, see wp_harmonic
 
 
 def basis_groups(module, degree: int, symmetric: bool = True
@@ -74,11 +76,20 @@ def basis_groups(module, degree: int, symmetric: bool = True
     return groups
 
 
-def _local(module, metric: Callable, basis: hm.SectionBasis, dirs: np.ndarray, z, chart, w):
-    """The pieces at one point, in a g-orthonormal frame and weighted by sqrt(v),
-    v = w det g / |Omega|^2 (so that sums are integrals against dvol_g): mu~ (T, d, d),
-    B~ = dbar sigma~ (B, d, d), their codifferentials (T, d) and (B, d); v and
-    eta = det g / |Omega|^2."""
+class Prepared(NamedTuple):
+    """What :func:`harmonic` needs besides the metric, shared by several metrics: fit points,
+    independent evaluation points, the metric-free G on the latter, and the compiled
+    metric-free pointwise pieces per basis (filled on first use)."""
+
+    fit_data: Dataset
+    eval_data: Dataset
+    free: dict
+    geometry: dict
+
+
+def _geometric(module, basis: hm.SectionBasis, dirs: np.ndarray, z, chart) -> dict:
+    """The metric-free pieces at one point: the chart frame, the KS mu (T, d, d) with its
+    d_l and k_a, the sections' dbar and d dbar, div_Omega sigma_I and |Omega|^2."""
     geo = module.GEOMETRY
     zc = rt.chart_point(geo, z, chart)
     p = rt.frame_at(geo, zc, geo.jacobian(zc), chart).pullback
@@ -86,22 +97,32 @@ def _local(module, metric: Callable, basis: hm.SectionBasis, dirs: np.ndarray, z
     def mu_at(y):
         return km.ks_point(geo, module.dp_dt, module.d2p_dzdt, y, chart).m[dirs]
 
-    def b_at(y):
-        return hm.dbar_sections(geo, basis, y, chart)
+    ks = km.ks_point(geo, module.dp_dt, module.d2p_dzdt, zc, chart)
+    jet = hm.section_jets(geo, basis, zc, chart)
+    dlog_f = hm.holomorphic_derivative(lambda y: jnp.log(rt.omega_sq(geo, y, chart)), zc, p)
+    return {"zc": zc, "p": p, "m": ks.m[dirs], "dm": hm.holomorphic_derivative(mu_at, zc, p),
+            "k": ks.k[dirs], "bc": jet.dbar, "dbc": jet.d_dbar, "div": hm.divergence(jet, dlog_f),
+            "omega": rt.omega_sq(geo, zc, chart)}
+
+
+def _local(metric: Callable, pieces: dict, chart, w) -> dict:
+    """The metric's part at one point: mu and B = dbar sigma in a g-orthonormal frame and
+    their codifferentials (same frame), beside the metric-free pieces, the weight w and
+    eta = det g / |Omega|^2."""
+    zc, p = pieces["zc"], pieces["p"]
 
     def g_at(y):
         return metric(y, chart)
 
-    g, mu, b = g_at(zc), mu_at(zc), b_at(zc)
+    g = g_at(zc)
     dg = hm.holomorphic_derivative(g_at, zc, p)
-    r_mu = hm.codifferential(g, dg, mu, hm.holomorphic_derivative(mu_at, zc, p))
-    r_b = hm.codifferential(g, dg, b, hm.holomorphic_derivative(b_at, zc, p))
-    eta = jnp.real(rt.det(g)) / rt.omega_sq(geo, zc, chart)
-    root = jnp.sqrt(w * eta)
+    r_mu = hm.codifferential(g, dg, pieces["m"], pieces["dm"])
+    r_b = hm.codifferential(g, dg, pieces["bc"], pieces["dbc"])
     c_t = rt.cholesky_small(g).T  # |R|_g^2 = |C^T R|^2
-    return {"mu": hm.orthonormal(g, mu) * root, "b": hm.orthonormal(g, b) * root,
-            "r_mu": (r_mu @ c_t.T) * root, "r_b": (r_b @ c_t.T) * root,
-            "v": w * eta, "eta": eta}
+    return {"mu": hm.orthonormal(g, pieces["m"]), "b": hm.orthonormal(g, pieces["bc"]),
+            "r_mu": r_mu @ c_t.T, "r_b": r_b @ c_t.T, "m": pieces["m"], "bc": pieces["bc"],
+            "k": pieces["k"], "div": pieces["div"], "w": w,
+            "eta": jnp.real(rt.det(g)) / pieces["omega"]}
 
 
 def _flat(x: jax.Array) -> jax.Array:
@@ -109,39 +130,67 @@ def _flat(x: jax.Array) -> jax.Array:
     return x.reshape(*x.shape[:2], math.prod(x.shape[2:]))
 
 
-def _normal_fn(module, metric, basis, dirs, objective: str):
-    point = jax.vmap(partial(_local, module, metric, basis, dirs))
+def geometry_fn(module, basis: hm.SectionBasis, dirs: np.ndarray) -> Callable:
+    """jit(vmap) of the metric-free pointwise pieces, ``(z, chart) -> dict``: the heavy,
+    slow-to-compile part, shared by every metric (:class:`Prepared`)."""
+    return jax.jit(jax.vmap(partial(_geometric, module, basis, dirs)))
+
+
+def local_fn(module, metric: Callable, basis: hm.SectionBasis, dirs: np.ndarray,
+             geometry: Callable | None = None) -> Callable:
+    """``(z, chart, w) -> dict``: the pointwise pieces for ``metric`` (``geometry``: a
+    :func:`geometry_fn` to reuse), shared by the fit and the evaluation."""
+    geometry = geometry or geometry_fn(module, basis, dirs)
+    metric_part = metric_fn(metric)
+    return lambda z, chart, w: metric_part(geometry(z, chart), chart, w)
+
+
+def metric_fn(metric: Callable) -> Callable:
+    """jit(vmap) of the metric's part, ``(geometry pieces, chart, w) -> dict``."""
+    return jax.jit(jax.vmap(partial(_local, metric)))
+
+
+@partial(jax.jit, static_argnames="objective")
+def _normal_sums(loc: dict, objective: str) -> dict:
     keys = ("b", "mu") if objective == "norm" else ("r_b", "r_mu")
-
-    def sums(z, chart, w):
-        loc = point(z, chart, w)
-        b, mu = _flat(loc[keys[0]]), _flat(loc[keys[1]])
-        return {"a": jnp.einsum("pIx,pJx->IJ", jnp.conj(b), b),
-                "b": jnp.einsum("pIx,pax->Ia", jnp.conj(b), mu),
-                "vol": jnp.sum(loc["v"])}
-
-    return jax.jit(sums)
+    v = loc["w"] * loc["eta"]  # dvol_g
+    b, mu = _flat(loc[keys[0]]), _flat(loc[keys[1]])
+    return {"a": jnp.einsum("p,pIx,pJx->IJ", v, jnp.conj(b), b),
+            "b": jnp.einsum("p,pIx,pax->Ia", v, jnp.conj(b), mu), "vol": jnp.sum(v)}
 
 
-def _eval_fn(module, metric, basis, dirs, groups: int):
-    point = jax.vmap(partial(_local, module, metric, basis, dirs))
+@partial(jax.jit, static_argnames="groups")
+def _eval_sums(loc: dict, group: jax.Array, c: jax.Array, groups: int) -> dict:
+    """Per-group sums on the evaluation points: the g-norms of eta_h = mu + dbar s and of mu
+    and their codifferentials against dvol_g, and the metric-free sums of
+    :func:`cygen.evaluate.moduli.estimate` (w, k, kk, t) for the lift zeta + s, whose
+    k' = k + div_Omega s and M' = mu + dbar s."""
+    w = loc["w"]
+    v = w * loc["eta"]
+    eta_h = loc["mu"] + jnp.einsum("Ia,pIij->paij", c, loc["b"])
+    r_h = loc["r_mu"] + jnp.einsum("Ia,pIi->pai", c, loc["r_b"])
+    m_h = loc["m"] + jnp.einsum("Ia,pIij->paij", c, loc["bc"])
+    k_h = loc["k"] + loc["div"] @ c
+    seg = partial(jax.ops.segment_sum, segment_ids=group, num_segments=groups)
+    wk = w[:, None] * k_h
 
-    def sums(z, chart, w, group, c):
-        loc = point(z, chart, w)
-        eta_h = loc["mu"] + jnp.einsum("Ia,pIij->paij", c, loc["b"])
-        r_h = loc["r_mu"] + jnp.einsum("Ia,pIi->pai", c, loc["r_b"])
-        seg = partial(jax.ops.segment_sum, segment_ids=group, num_segments=groups)
-        return {"harm": seg(jnp.einsum("paij,pbij->pab", eta_h, jnp.conj(eta_h))),
-                "ks": seg(jnp.einsum("paij,pbij->pab", loc["mu"], jnp.conj(loc["mu"]))),
-                "res_harm": seg(jnp.sum(jnp.abs(r_h) ** 2, axis=-1)),
-                "res_ks": seg(jnp.sum(jnp.abs(loc["r_mu"]) ** 2, axis=-1)),
-                "vol": seg(loc["v"]), "eta": loc["eta"]}
+    def gram(x):
+        return seg(v[:, None, None] * jnp.einsum("paij,pbij->pab", x, jnp.conj(x)))
 
-    return jax.jit(sums)
+    anti = 0.5 * (eta_h - jnp.swapaxes(eta_h, -1, -2))  # antisymmetric part, g-orthonormal
+    return {"harm": gram(eta_h), "ks": gram(loc["mu"]),
+            "harm_w": seg(w[:, None] * jnp.sum(jnp.abs(eta_h) ** 2, axis=(-2, -1))),
+            "anti": seg(w[:, None] * jnp.sum(jnp.abs(anti) ** 2, axis=(-2, -1))),
+            "res_harm": seg(v[:, None] * jnp.sum(jnp.abs(r_h) ** 2, axis=-1)),
+            "res_ks": seg(v[:, None] * jnp.sum(jnp.abs(loc["r_mu"]) ** 2, axis=-1)),
+            "vol": seg(v), "w": seg(w), "k": seg(wk),
+            "kk": seg(wk[:, :, None] * jnp.conj(k_h)[:, None, :]),
+            "t": seg(w[:, None, None] * km.trace_pairing(m_h))}
 
 
-def _accumulate(fn, data: Dataset, batch: int, *extra) -> dict:
-    """Sums of ``fn``'s outputs over batches of ``data``; ``eta`` (per point) concatenated."""
+def _accumulate(local: Callable, data: Dataset, batch: int, reduce: Callable) -> dict:
+    """Sums of ``reduce(pieces, group)`` over batches of ``data`` (padding rows weigh
+    nothing); the per-point eta concatenated under ``"eta"``."""
     n = len(data)
     group = (np.arange(n) * em.GROUPS // n).astype(np.int32)
     tree = (data.points, data.chart, np.asarray(data.weights, float), group)
@@ -149,24 +198,23 @@ def _accumulate(fn, data: Dataset, batch: int, *extra) -> dict:
     eta = []
     for valid, (z, chart, w, g) in batching.chunks(tree, batch):
         w = np.where(np.arange(len(w)) < valid, w, 0.0)
-        args = (z, chart, w, g) if extra else (z, chart, w)
-        out = {k: np.asarray(v) for k, v in fn(*map(jnp.asarray, args), *extra).items()}
-        if "eta" in out:
-            eta.append(out.pop("eta")[:valid])
-        for key, value in out.items():
+        loc = local(jnp.asarray(z), jnp.asarray(chart), jnp.asarray(w))
+        eta.append(np.asarray(loc["eta"])[:valid])
+        for key, value in reduce(loc, jnp.asarray(g)).items():
+            value = np.asarray(value)
             totals[key] = totals[key] + value if key in totals else value
-    if eta:
-        totals["eta"] = np.concatenate(eta)
+    totals["eta"] = np.concatenate(eta)
     return totals
 
 
-def fit(module, metric: Callable, data: Dataset, basis: hm.SectionBasis, dirs: np.ndarray,
-        objective: str = "residual", batch: int = BATCH) -> tuple[np.ndarray, dict]:
-    """Coefficients c (B, T) on the fit points: least squares of the codifferential
-    (``objective="residual"``: exact, whatever the points, when the harmonic form lies in the
-    span) or of the norm (``"norm"``), and the fit's diagnostics (unknowns, rank of the
-    normal matrix, and how much of the objective the sections removed per direction)."""
-    s = _accumulate(_normal_fn(module, metric, basis, dirs, objective), data, batch)
+def fit(local: Callable, data: Dataset, objective: str = "residual",
+        batch: int = BATCH) -> tuple[np.ndarray, dict]:
+    """Coefficients c (B, T) on the fit points (``local``: :func:`local_fn`): least squares
+    of the codifferential (``objective="residual"``: exact, whatever the points, when the
+    harmonic form lies in the span) or of the norm (``"norm"``), and the fit's diagnostics
+    (unknowns, rank of the normal matrix, and how much of the objective the sections
+    removed per direction)."""
+    s = _accumulate(local, data, batch, lambda loc, g: _normal_sums(loc, objective))
     a, b = s["a"], s["b"]
     lam, vec = np.linalg.eigh(a)
     keep = lam > RCOND * max(lam.max(initial=0.0), 1e-300)
@@ -176,74 +224,118 @@ def fit(module, metric: Callable, data: Dataset, basis: hm.SectionBasis, dirs: n
     return c, {"unknowns": int(len(a)), "rank": int(keep.sum()), "objective_removed": removed}
 
 
-def wp_harmonic(module, metric: Callable, data: Dataset, basis: hm.SectionBasis,
-                dirs: np.ndarray, c: np.ndarray, batch: int = BATCH) -> dict:
-    """G_harm and the KS representatives' own norms on the evaluation points, with jackknife
-    errors, and the metric's sigma there."""
-    s = _accumulate(_eval_fn(module, metric, basis, dirs, em.GROUPS), data, batch,
-                    jnp.asarray(c))
-    out = {}
-    for key in ("harm", "ks", "res_harm", "res_ks"):
-        total, vol = s[key].sum(0), s["vol"].sum()
-        extra = (slice(None),) + (None,) * (total.ndim)
-        leave = (total[None] - s[key]) / (vol - s["vol"])[extra]
-        spread = leave - leave.mean(0)
-        k = len(s["vol"])
-        err = np.sqrt((k - 1) / k * np.sum(np.abs(spread) ** 2, axis=0))
-        out[key] = (total / vol, err)
-    out["sigma"] = sigma(np.asarray(data.weights, float), s["eta"])
+def _ratio(s: dict, key: str) -> np.ndarray:
+    return s[key] / s["vol"]
+
+
+def _relative(s: dict) -> np.ndarray:
+    """G_harm / G_free - 1 per direction, both from the same pooled sums."""
+    return np.real(np.diag(_ratio(s, "harm"))) / np.real(np.diag(em.estimate(s)[0])) - 1
+
+
+def _terms(s: dict) -> np.ndarray:
+    """(3, T): the exact decomposition of G_harm - G_lift on the sample (diagonal), in the
+    Omega-weighted statistics E_w: Cov_w(e^, |eta|^2_g) with e^ = e / E_w[e],
+    2 E_w |eta_A|^2 (eta_A the antisymmetric part of eta lowered with g) and Var_w(k')."""
+    w = s["w"].real
+    cov = np.real(np.diag(s["harm"])) / s["vol"] - s["harm_w"] / w
+    mean_k = s["k"] / w
+    var = np.real(np.diag(s["kk"])) / w - np.abs(mean_k) ** 2
+    return np.stack([cov, 2 * s["anti"] / w, var])
+
+
+def wp_harmonic(local: Callable, data: Dataset, c: np.ndarray, batch: int = BATCH) -> dict:
+    """On the evaluation points, with jackknife errors: G_harm, the KS representatives' own
+    norms, the residuals, the metric-free G of the fitted lift zeta + s (the Kodaira-Spencer
+    formula E[tr(M' conj M')] - Cov(k') holds for any lift, with M' = mu + dbar s and
+    k' = k + div_Omega s) and the relative difference G_harm / G - 1 from the *same* points,
+    whose error is far smaller than either's.  On the sample, exactly,
+
+        G_harm - G = Cov_w(e^, |eta|^2_g) + 2 E_w |eta_A|^2 + Var_w(k')
+
+    (``terms``; e = dvol_g / dvol_Omega, eta_A the antisymmetric part of eta lowered with g):
+    all three vanish for the harmonic form of a Ricci-flat metric; the first measures the
+    metric, the last two also an incomplete harmonic projection.  And the metric's sigma."""
+    c = jnp.asarray(c)
+    s = _accumulate(local, data, batch, lambda loc, g: _eval_sums(loc, g, c, em.GROUPS))
+    eta = s.pop("eta")
+    out = {key: em.jackknife(s, partial(_ratio, key=key))
+           for key in ("harm", "ks", "res_harm", "res_ks")}
+    out["free"] = em.jackknife(s, lambda t: em.estimate(t)[0])
+    out["relative"] = em.jackknife(s, _relative)
+    out["terms"] = em.jackknife(s, _terms)
+    out["sigma"] = sigma(np.asarray(data.weights, float), eta)
     return out
 
 
-def prepare(module, n_fit: int, n_eval: int, seed: int = 0) -> tuple[Dataset, Dataset, dict]:
+def prepare(module, n_fit: int, n_eval: int, seed: int = 0) -> Prepared:
     """Fit points, independent evaluation points and the metric-free G on the latter: what
     :func:`harmonic` needs besides the metric."""
     data = sample(module, n_eval, seed, purpose="harmonic-eval")
-    return (sample(module, n_fit, seed, purpose="harmonic-fit"), data,
-            em.moduli(module, data=data))
+    return Prepared(sample(module, n_fit, seed, purpose="harmonic-fit"), data,
+                    em.moduli(module, data=data), {})
 
 
 def harmonic(module, metric: Callable, *, n_fit: int = 20_000, n_eval: int = 20_000,
              seed: int = 0, degree: int = 1, symmetric: bool = True,
              objective: str = "residual", batch: int = BATCH,
-             prepared: tuple[Dataset, Dataset, dict] | None = None) -> dict:
+             prepared: Prepared | None = None) -> dict:
     """The harmonic Weil-Petersson metric of every deformation of ``module`` (its dp_dt
     directions) for ``metric(z, chart) -> g_{i jbar}``, beside the metric-free one.
-    ``prepared``: :func:`prepare`'s points and metric-free G, shared by several metrics."""
+    ``prepared``: :func:`prepare`'s points, metric-free G and compiled pieces, shared by
+    several metrics."""
     if n_fit < 1 or n_eval < 1:
         raise CygenError("harmonic needs at least one fit and one evaluation point")
     if objective not in ("residual", "norm"):
         raise CygenError(f"unknown objective {objective!r} (residual or norm)")
-    fit_data, data, free = prepared or prepare(module, n_fit, n_eval, seed)
+    prepared = prepared or prepare(module, n_fit, n_eval, seed)
+    fit_data, data, free = prepared.fit_data, prepared.eval_data, prepared.free
     t = len(free["wp_metric"]["re"])
-    g_h, g_ks = np.zeros((t, t), complex), np.zeros((t, t), complex)
-    g_h_err = np.zeros((t, t))
-    res, res_err, res_ks = np.zeros(t), np.zeros(t), np.zeros(t)
+    acc = {key: np.zeros((t, t), complex) for key in ("harm", "ks", "free")}
+    err = {key: np.zeros((t, t)) for key in ("harm", "free")}
+    vec = {key: np.zeros(t) for key in ("relative", "relative_err", "res", "res_err", "res_ks")}
+    terms, terms_err = np.zeros((3, t)), np.zeros((3, t))
     fits, sig = [], None
-    for dirs, basis in basis_groups(module, degree, symmetric):
-        c, diag = fit(module, metric, fit_data, basis, dirs, objective, batch)
-        ev = wp_harmonic(module, metric, data, basis, dirs, c, batch)
+    for i, (dirs, basis) in enumerate(basis_groups(module, degree, symmetric)):
+        key = (degree, symmetric, i)
+        if key not in prepared.geometry:
+            prepared.geometry[key] = geometry_fn(module, basis, dirs)
+        local = local_fn(module, metric, basis, dirs, prepared.geometry[key])
+        c, diag = fit(local, fit_data, objective, batch)
+        ev = wp_harmonic(local, data, c, batch)
         ix = np.ix_(dirs, dirs)
-        g_h[ix], g_h_err[ix], g_ks[ix] = ev["harm"][0], ev["harm"][1], ev["ks"][0]
-        res[dirs], res_err[dirs], res_ks[dirs] = ev["res_harm"][0], ev["res_harm"][1], \
-            ev["res_ks"][0]
+        for key in acc:
+            acc[key][ix] = ev[key][0]
+        for key in err:
+            err[key][ix] = ev[key][1]
+        vec["relative"][dirs], vec["relative_err"][dirs] = ev["relative"]
+        vec["res"][dirs], vec["res_err"][dirs] = ev["res_harm"]
+        vec["res_ks"][dirs] = ev["res_ks"][0]
+        terms[:, dirs], terms_err[:, dirs] = ev["terms"]
         sig = ev["sigma"]
         fits.append({"directions": dirs.tolist(), **diag,
                      "objective_removed": diag["objective_removed"].tolist()})
-    g = np.asarray(free["wp_metric"]["re"]) + 1j * np.asarray(free["wp_metric"]["im"])
-    diag_h, diag_g = np.real(np.diag(g_h)), np.real(np.diag(g))
+    diag_h, diag_ks = np.real(np.diag(acc["harm"])), np.real(np.diag(acc["ks"]))
     return {
-        "wp_metric_harmonic": {"re": g_h.real.tolist(), "im": g_h.imag.tolist()},
-        "wp_metric_harmonic_err": g_h_err.tolist(),
-        "wp_metric_ks_norm": {"re": g_ks.real.tolist(), "im": g_ks.imag.tolist()},
+        "wp_metric_harmonic": _complex(acc["harm"]), "wp_metric_harmonic_err": err["harm"].tolist(),
+        "wp_metric_ks_norm": _complex(acc["ks"]),
         "wp_metric": free["wp_metric"], "wp_metric_err": free["wp_metric_err"],
-        "relative_difference": (diag_h / diag_g - 1).tolist(),
-        "residual": (res / np.real(np.diag(g_h))).tolist(),
-        "residual_err": (res_err / np.real(np.diag(g_h))).tolist(),
-        "residual_ks": (res_ks / np.real(np.diag(g_ks))).tolist(),
+        "wp_metric_harmonic_lift": _complex(acc["free"]),
+        "wp_metric_harmonic_lift_err": err["free"].tolist(),
+        "relative_difference": vec["relative"].tolist(),
+        "relative_difference_err": vec["relative_err"].tolist(),
+        "difference_terms": {name: terms[i].tolist() for i, name in enumerate(TERMS)},
+        "difference_terms_err": {name: terms_err[i].tolist() for i, name in enumerate(TERMS)},
+        "residual": (vec["res"] / diag_h).tolist(),
+        "residual_err": (vec["res_err"] / diag_h).tolist(),
+        "residual_ks": (vec["res_ks"] / diag_ks).tolist(),
         "sigma": sig, "degree": degree, "symmetric": symmetric, "objective": objective,
         "fit_points": len(fit_data), "eval_points": len(data), "seed": seed, "groups": fits,
     }
+
+
+def _complex(m: np.ndarray) -> dict:
+    return {"re": m.real.tolist(), "im": m.imag.tolist()}
 
 
 def metric_source(source, params=None, deformations: str = "declared"

@@ -40,8 +40,9 @@ from cygen.geometry import moduli as km
 from cygen.sampling.dataset import Dataset
 from cygen.sampling.sampler import sample
 
-__all__ = ["BATCH", "FULL_YUKAWA_MAX", "GROUPS", "accumulate", "finite_differences", "moduli",
-           "parse_triples", "phase_charges", "point_function", "scan", "selection_rules"]
+__all__ = ["BATCH", "FULL_YUKAWA_MAX", "GROUPS", "accumulate", "estimate", "finite_differences",
+           "jackknife", "moduli", "parse_triples", "phase_charges", "point_function", "scan",
+           "selection_rules"]
 
 BATCH = 2048  # points per jitted call
 GROUPS = 20  # jackknife groups
@@ -93,7 +94,7 @@ def accumulate(fn, data: Dataset, groups: int, batch: int) -> dict[str, np.ndarr
     return totals
 
 
-def _estimate(s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+def estimate(s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
     """(G, kappa e^K) from pooled sums (group axis already summed)."""
     w = s["w"].real
     mean_k = s["k"] / w
@@ -102,7 +103,7 @@ def _estimate(s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
     return g, (s["y"] / w if "y" in s else None)
 
 
-def _jackknife(sums: dict[str, np.ndarray], stat) -> tuple[np.ndarray, np.ndarray]:
+def jackknife(sums: dict[str, np.ndarray], stat) -> tuple[np.ndarray, np.ndarray]:
     """(statistic of all points, its jackknife standard error) for ``stat`` of pooled sums;
     complex statistics get the error of the complex value (sqrt of both parts' variances)."""
     total = {k: v.sum(axis=0) for k, v in sums.items()}
@@ -168,7 +169,7 @@ def moduli(source, n: int = 100_000, seed: int = 0, *, params=None,
     start = time.perf_counter()
     sums = accumulate(point_function(module, triples, full), ds, groups, batch)
     t_eval = time.perf_counter() - start
-    g, g_err = _jackknife(sums, lambda s: _estimate(s)[0])
+    g, g_err = jackknife(sums, lambda s: estimate(s)[0])
     result = {"name": spec["name"], "params": names, "declared": spec["moduli_declared"],
               "values": {k: [complex(v).real, complex(v).imag] for k, v in spec["params"].items()},
               "deformations": names[spec["moduli_declared"]:] if spec["moduli_mode"] == "all"
@@ -207,8 +208,8 @@ def _yukawa_plan(yukawa, names: Sequence[str], dim: int) -> tuple[bool, np.ndarr
 
 
 def _yukawa_result(sums: dict, triples: np.ndarray | None) -> dict:
-    y, y_err = _jackknife(sums, lambda s: _estimate(s)[1])
-    lam, lam_err = _jackknife(sums, lambda s: _normalised(_estimate(s)[1], _estimate(s)[0],
+    y, y_err = jackknife(sums, lambda s: estimate(s)[1])
+    lam, lam_err = jackknife(sums, lambda s: _normalised(estimate(s)[1], estimate(s)[0],
                                                           triples))
     if triples is None:
         return {"yukawa": {"re": y.real.tolist(), "im": y.imag.tolist()},

@@ -24,6 +24,7 @@ coordinates u, as the Kodaira-Spencer matrices: ``B[I, i, j] = dbar_{u_j} sigma_
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -33,8 +34,9 @@ import numpy as np
 from cygen.geometry import moduli as km
 from cygen.geometry import runtime as rt
 
-__all__ = ["SectionBasis", "charges", "codifferential", "dbar_sections", "holomorphic_derivative",
-           "orthonormal", "pairing", "section_basis", "sections"]
+__all__ = ["SectionBasis", "SectionJets", "charges", "codifferential", "dbar_sections",
+           "divergence", "holomorphic_derivative", "jets", "orthonormal", "pairing",
+           "section_basis", "section_jets", "sections"]
 
 
 class SectionBasis(NamedTuple):
@@ -127,6 +129,84 @@ def dbar_sections(geo: rt.Geometry, basis: SectionBasis, z: jax.Array, chart) ->
     d = jax.vmap(lambda t: jax.jvp(lambda y: sections(geo, basis, y, chart), (zc,), (t,))[1])(
         jnp.concatenate([p, 1j * p]))
     return jnp.moveaxis(0.5 * (d[:dim] + 1j * d[dim:]), 0, -1)
+
+
+class SectionJets(NamedTuple):
+    """The basis sections and their derivatives along X at one point (chart components)."""
+
+    value: jax.Array  # (B, d): sigma_I^i
+    d: jax.Array  # (d, B, d): d_{u_l} sigma_I^i  [l, I, i]
+    dbar: jax.Array  # (B, d, d): dbar_{u_k} sigma_I^i  [I, i, k]
+    d_dbar: jax.Array  # (d, B, d, d): d_{u_l} dbar_{u_k} sigma_I^i  [l, I, i, k]
+
+
+def jets(fn, zc: jax.Array, pullback: jax.Array):
+    """(value, d_l, dbar_k, d_l dbar_k) of ``fn`` (a function of the chart-frame point) along
+    X at ``zc``, shapes (*out), (d, *out), (d, *out), (d, d, *out).  The mixed derivative
+    along X is the ambient mixed Hessian on the tangent vectors dZ/du (the embedding is
+    holomorphic), so constant directions suffice; forward mode throughout."""
+    dim = pullback.shape[0]
+    tangents = jnp.concatenate([pullback, 1j * pullback])
+
+    def first(y):
+        return jax.vmap(lambda t: jax.jvp(fn, (y,), (t,))[1])(tangents)
+
+    d1, d2 = jax.vmap(lambda t: jax.jvp(first, (zc,), (t,)))(tangents)
+    d1 = d1[0]  # the primal does not depend on the outer tangent
+    anti = 0.5 * (d2[:, :dim] + 1j * d2[:, dim:])  # (2d, d_k, ...): dbar_k, differentiated
+    return (fn(zc), 0.5 * (d1[:dim] - 1j * d1[dim:]), 0.5 * (d1[:dim] + 1j * d1[dim:]),
+            0.5 * (anti[:dim] - 1j * anti[dim:]))
+
+
+def _factors(basis: SectionBasis) -> tuple[SectionBasis, np.ndarray, np.ndarray, np.ndarray]:
+    """Each element as (field, function): the distinct fields Z_j d/dZ_i (a degree-0 basis),
+    the distinct (alpha, beta) and the two index maps."""
+    pairs, field = np.unique(np.stack([basis.target, basis.source], 1), axis=0,
+                             return_inverse=True)
+    exps, func = np.unique(np.concatenate([basis.alpha, basis.beta], 1), axis=0,
+                           return_inverse=True)
+    n = basis.alpha.shape[1]
+    fields = SectionBasis(0, pairs[:, 0], pairs[:, 1], np.zeros((len(pairs), n), int),
+                          np.zeros((len(pairs), n), int))
+    return fields, exps, field.ravel(), func.ravel()
+
+
+def _functions(geo: rt.Geometry, exps: np.ndarray, degree: int, x: jax.Array) -> jax.Array:
+    """(A,) phi = Z^alpha conj(Z)^beta / prod_f |Z_f|^(2 degree) at ``x``."""
+    n = x.shape[0]
+    cols = jnp.arange(n)
+    hol = jnp.prod(_powers(x, degree)[exps[:, :n], cols], axis=1)
+    anti = jnp.prod(_powers(jnp.conj(x), degree)[exps[:, n:], cols], axis=1)
+    fac = jnp.asarray(geo.factor_of)
+    norm = jax.ops.segment_sum(jnp.abs(x) ** 2, fac, num_segments=len(geo.factor_sizes))
+    return hol * anti / jnp.prod(norm ** degree)
+
+
+def section_jets(geo: rt.Geometry, basis: SectionBasis, z: jax.Array, chart) -> SectionJets:
+    """:class:`SectionJets` of every element at ``z``, by the product rule from the jets of
+    the few distinct projected fields P_X(Z_j d/dZ_i) and scalar functions phi (the cost
+    grows with their numbers, not with the basis size)."""
+    zc = rt.chart_point(geo, z, chart)
+    p = rt.frame_at(geo, zc, geo.jacobian(zc), chart).pullback
+    fields, exps, f, a = _factors(basis)
+    xi, dxi, bxi, ddxi = jets(lambda y: sections(geo, fields, y, chart), zc, p)
+    phi, dphi, bphi, ddphi = jets(partial(_functions, geo, exps, basis.degree), zc, p)
+    xi, dxi, bxi, ddxi, phi, dphi, bphi, ddphi = jax.lax.optimization_barrier(
+        (xi, dxi, bxi, ddxi, phi, dphi, bphi, ddphi))
+    xi, dxi, bxi, ddxi = xi[f], dxi[:, f], bxi[:, f], ddxi[:, :, f]  # (.., B, d)
+    phi, dphi, bphi, ddphi = phi[a], dphi[:, a], bphi[:, a], ddphi[:, :, a]  # (.., B)
+    value = phi[:, None] * xi
+    d = dphi[..., None] * xi + phi[:, None] * dxi
+    dbar = bphi[..., None] * xi + phi[:, None] * bxi  # (k, B, i)
+    d_dbar = (ddphi[..., None] * xi + bphi[None, ..., None] * dxi[:, None]
+              + dphi[:, None, :, None] * bxi[None] + phi[:, None] * ddxi)  # (l, k, B, i)
+    return SectionJets(value, d, jnp.moveaxis(dbar, 0, -1), jnp.moveaxis(d_dbar, 1, -1))
+
+
+def divergence(jet: SectionJets, dlog_f: jax.Array) -> jax.Array:
+    """(B,) div_Omega sigma_I = d_{u_i} sigma_I^i + sigma_I^i d_{u_i} log f (f: Omega's chart
+    coefficient, ``dlog_f`` its derivatives along X): L_sigma Omega = div(sigma) Omega."""
+    return jnp.einsum("iIi->I", jet.d) + jet.value @ dlog_f
 
 
 def orthonormal(g: jax.Array, m: jax.Array) -> jax.Array:

@@ -1,35 +1,15 @@
 """Kodaira-Spencer data of complex-structure deformations at one point of X (metric-free).
 
 A direction a of moduli space moves the equations by q_a = dp/dt_a (emitted exactly by the
-compiler, with d^2 p / dz dt_a).  To compare the members X_t we need a diffeomorphism
-X_0 -> X_t: the flow of a vector field zeta_a on the ambient space with J zeta_a = -q_a
-(J = dp/dz), so that p(z + t zeta_a, t) = 0 to first order.  We take the one of least
-Fubini-Study length,
-
-    zeta_a = -Gbar^-1 J^dagger (J Gbar^-1 J^dagger)^-1 q_a      (G: ambient FS metric),
-
-written in a chart's affine coordinates; it is intrinsic (the constraint and the metric
-are), hence one smooth vector field on all of X.  Pulling Omega_t = f_t du back along it,
-
-    d/dt_a Omega = k_a Omega + iota_{mu_a} Omega,
-    k_a = (d_t + zeta_a . d_z) log f + tr(d_u zeta_a^u),
-    (mu_a)^i_jbar = dbar_{u_j} zeta_a^{u_i},
-
-with f = 1 / det(dp/dz_dependent) the chart's Omega coefficient, u the chart's free
-coordinates and every derivative taken along X.  mu_a is the Kodaira-Spencer class's
-representative (its normal part -J_dep^-1 q_a is holomorphic), and from these, with
-E the |Omega|^2-weighted mean over X (:mod:`cygen.evaluate.moduli`):
-
-    G_{a bbar} = -d_a dbar_b log int |Omega|^2 = E[tr(M_a conj(M_b))] - Cov(k_a, k_b),
-    kappa_abc e^K = E[(f / conj f) D(M_a, M_b, M_c)]          (threefolds),
-
-with M_a[i, j] = (mu_a)^i_jbar, tr(M_a conj(M_b)) = sum_ij M_a[i, j] conj(M_b[j, i]) and
-D(A, B, C) = eps_ijk eps_lmn A[i, l] B[j, m] C[k, n] (derivation: docs/moduli.md).
-
-Single point, pure: ``jax.vmap`` outside.  The derivatives of zeta along X come from
-forward-mode derivatives of the lift matrix L(z) = -Gbar^-1 J^dagger (J Gbar^-1 J^dagger)^-1
-along the tangent vectors dZ/du_i (and i dZ/du_i, which separates d from dbar); the
-derivatives of q are the compiler's d^2 p / dz dt.
+compiler, with d^2 p / dz dt_a).  The ambient vector field of least Fubini-Study length with
+J zeta_a = -q_a (J = dp/dz) carries X_0 to X_t; pulling Omega back along it splits
+d/dt_a Omega into k_a Omega (the (3,0) part) and iota_{mu_a} Omega, mu_a the Kodaira-Spencer
+representative.  Per point this module returns k_a and M_a[i, j] = (mu_a)^i_jbar, from
+which :mod:`cygen.evaluate.moduli` forms G_{a bbar} = E[tr(M_a conj(M_b))] - Cov(k_a, k_b)
+and kappa_abc e^K.  Single point, pure: ``jax.vmap`` outside; the derivatives of zeta along X
+are forward-mode derivatives of the lift matrix along the tangent vectors dZ/du_i and
+i dZ/du_i.  The derivation is in docs/moduli.md, "The Kodaira-Spencer route" (the site's
+"Weil-Petersson metric and Yukawa couplings" page).
 """
 
 from __future__ import annotations
@@ -43,7 +23,7 @@ import numpy as np
 
 from cygen.geometry import runtime as rt
 
-__all__ = ["KSPoint", "LEVI_CIVITA", "ks_point", "lift_matrix", "mixed_determinant",
+__all__ = ["KSPoint", "LEVI_CIVITA", "fs_inverse", "ks_point", "lift_matrix", "mixed_determinant",
            "trace_pairing"]
 
 
@@ -55,12 +35,30 @@ class KSPoint(NamedTuple):
     phase: jax.Array  # () f / conj(f): Omega^2 / |Omega|^2 in the chart
 
 
+def fs_inverse(geo: rt.Geometry, x: jax.Array, var: jax.Array) -> jax.Array:
+    """conj(G)^-1 on the chart's variable coordinates ``var`` (every coordinate but the
+    affine ones) at the homogeneous point ``x``, in closed form.  Per factor,
+    G = t / (pi |x|^4) (|x|^2 I - conj(x) x^T) restricted to ``var``, and by Sherman-Morrison
+    conj(G)^-1 = (pi |x|^2 / t)(I + x conj(x)^T / |x_aff|^2) there (x_aff the factor's affine
+    coordinate; in the chart's frame |x_aff| = 1 and this is (pi N / t)(I + u u^dagger),
+    N = 1 + |u|^2).  No linear solve: cheap to differentiate twice."""
+    fac = jnp.asarray(geo.factor_of)
+    n = len(geo.factor_sizes)
+    sq = jnp.abs(x) ** 2
+    norm = jax.ops.segment_sum(sq, fac, num_segments=n)
+    in_var = jnp.zeros(x.shape[0], bool).at[var].set(True)
+    aff = jax.ops.segment_sum(jnp.where(in_var, 0.0, sq), fac, num_segments=n)
+    scale = (jnp.pi * norm / jnp.asarray(geo.kahler, float))[fac]
+    rank_one = x[:, None] * jnp.conj(x)[None, :] / aff[fac][:, None]
+    h = scale[:, None] * (jnp.eye(x.shape[0]) + rank_one)
+    return jnp.where(fac[:, None] == fac[None, :], h, 0.0)[var][:, var]
+
+
 def lift_matrix(geo: rt.Geometry, x: jax.Array, var: jax.Array) -> jax.Array:
     """L (V, K) with zeta = L q the least-FS-length solution of J zeta = -q, over the chart's
     variable (free, then dependent) coordinates ``var`` at the point ``x``."""
     jac = geo.jacobian(x)[:, var]  # (K, V)
-    g_bar = jnp.conj(geo.fs_ambient(x)[var][:, var])  # (V, V)
-    a = rt.solve_small(g_bar, jac.conj().T)  # Gbar^-1 J^dagger, (V, K)
+    a = fs_inverse(geo, x, var) @ jac.conj().T  # Gbar^-1 J^dagger, (V, K)
     return -rt.solve_small((jac @ a).T, a.T).T  # -a (J a)^-1
 
 
