@@ -250,3 +250,15 @@ def test_class_names_are_unique():
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 names[node.name] += 1
     assert [n for n, k in names.items() if k > 1] == []
+
+
+def test_the_whole_tree_passes_ruff():
+    """Source, tests, benchmarks, doc scripts and the tutorial notebooks are ruff-clean."""
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install .[test])")
+    out = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:]
