@@ -99,9 +99,9 @@ def _geometric(module, basis: hm.SectionBasis, dirs: np.ndarray, z, chart) -> di
 
     ks = km.ks_point(geo, module.dp_dt, module.d2p_dzdt, zc, chart)
     jet = hm.section_jets(geo, basis, zc, chart)
-    dlog_f = hm.holomorphic_derivative(lambda y: jnp.log(rt.omega_sq(geo, y, chart)), zc, p)
     return {"zc": zc, "p": p, "m": ks.m[dirs], "dm": hm.holomorphic_derivative(mu_at, zc, p),
-            "k": ks.k[dirs], "bc": jet.dbar, "dbc": jet.d_dbar, "div": hm.divergence(jet, dlog_f),
+            "k": ks.k[dirs], "bc": jet.dbar, "dbc": jet.d_dbar,
+            "div": hm.divergence(jet, ks.dlog_f),
             "omega": rt.omega_sq(geo, zc, chart)}
 
 

@@ -33,6 +33,7 @@ class KSPoint(NamedTuple):
     k: jax.Array  # (T,) complex
     m: jax.Array  # (T, dim, dim): m[a, i, j] = dbar_{u_j} zeta_a^{u_i}
     phase: jax.Array  # () f / conj(f): Omega^2 / |Omega|^2 in the chart
+    dlog_f: jax.Array  # (dim,) d_{u_i} log f along X (f: Omega's chart coefficient)
 
 
 def fs_inverse(geo: rt.Geometry, x: jax.Array, var: jax.Array) -> jax.Array:
@@ -98,7 +99,7 @@ def ks_point(geo: rt.Geometry, dp_dt: Callable, d2p_dzdt: Callable, z: jax.Array
     dt_log_f = -jnp.einsum("kl,alk->a", inv, dq[:, :, dep])
     k = dt_log_f + zeta @ dlog_f[var] + trace
     det = rt.det(minor)
-    return KSPoint(k, m, jnp.conj(det) / det)
+    return KSPoint(k, m, jnp.conj(det) / det, p @ dlog_f)
 
 
 def trace_pairing(m: jax.Array) -> jax.Array:
