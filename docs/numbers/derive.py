@@ -340,6 +340,8 @@ def survey_random300() -> dict:
         "other_errors": sum(r["status"] == "error" for r in rows) - len(too_big),
         "chi_agrees": len(agree),
         "chi_agrees_share": round(len(agree) / len(ok), 3) if ok else None,
+        "chi_agrees_share_of_rows": round(len(agree) / len(rows), 3) if rows else None,
+        "chi_above_topological": sum(r["chi_mc"] > r["chi_topological"] for r in ok),
         "topology_matches_list": sum(bool(r.get("topology_matches_list")) for r in ok),
         "median_ok_total_s": times[len(times) // 2] if times else None,
         "max_ok_total_s": times[-1] if times else None,
