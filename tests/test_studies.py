@@ -70,6 +70,16 @@ def test_every_study_runs_small(name, tmp_path):
             assert abs(flow["rate_error_flat_distance"]) < 1e-2
         assert result["flows"][-1]["exp_minus_2c"] < 0.8  # the factor e^{-2c} is seen
         assert result["step_check"]["rate_relative_change"] < 1e-4
+    if name == "flow_and_entropy":  # F = 0 and D = -E[R] on FS; the flow lowers sigma
+        for check in result["kahler_check"].values():
+            assert check["pointwise_R_plus_laplacian_max"] < 1e-9 * check["dirichlet"][0]
+            assert abs(check["F"][0]) < 4 * check["F"][1] + 1e-12
+            assert check["dirichlet"][0] > 0.1
+        for label in ("phi_sigma", "phi_flow", "phi_sigma_dirichlet", "ldl"):
+            run = result["runs"][f"k3_quartic/{label}"]
+            assert run["status"] == "completed" and run["segments"][-1]["ricci"] > 0
+        flow = result["runs"]["k3_quartic/phi_flow"]
+        assert flow["sigma_fresh"] < 0.9 * flow["sigma_fs"]
     if name == "donaldson_start":
         assert set(result["summary"]) == {"fs", "donaldson", "donaldson_fixed"}
 

@@ -23,6 +23,11 @@ class ModelName(enum.StrEnum):
     mult = "mult"
 
 
+class Method(enum.StrEnum):
+    loss = "loss"
+    flow = "flow"
+
+
 def train(
     source: Annotated[Path, typer.Argument(help="A .cy file or a generated module (.py).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory to create/resume.")],
@@ -47,6 +52,10 @@ def train(
     log_symmetry: Annotated[
         int, typer.Option(help="Log Delta_sym per epoch on this many validation points.")
     ] = 0,
+    method: Annotated[Method, typer.Option(
+        help="loss: minimise the config's loss terms; flow: follow the Kähler–Ricci flow "
+             "(phi only; sets loss.flow = 1, loss.sigma = 0 unless the config sets them; "
+             "step: config section flow).")] = Method.loss,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     devices: DevicesOpt = 1,
 ) -> None:
@@ -59,6 +68,7 @@ def train(
       cygen train manifolds/tian_yau.cy --out runs/ty --model ldl --max-minutes 10
       cygen train manifolds/fermat_quintic.cy --out runs/quintic --resume --epochs 50
       cygen train manifolds/fermat_quintic.cy --out runs/q3 --init donaldson:3
+      cygen train manifolds/k3_quartic.cy --out runs/k3flow --method flow
     """
     from cygen.learn.config import read_config, resolve_config
 
@@ -72,6 +82,10 @@ def train(
     if log_symmetry > 0:  # eval.symmetry_points (docs/symmetries.md)
         overrides = dict(overrides or {})
         overrides["eval"] = {**overrides.get("eval", {}), "symmetry_points": log_symmetry}
+    if method is Method.flow and not resume:  # the flow's regression (docs/training.md)
+        overrides = dict(overrides or {})
+        overrides["loss"] = {"sigma": 0.0, "flow": 1.0, **overrides.get("loss", {})}
+        resolve_config(model.value, overrides, source=str(config) if config else None)
     enable_jax_cache()
     from cygen.core.progress import Progress
     from cygen.learn.trainer import progress_callback
@@ -80,7 +94,7 @@ def train(
     with Progress(transient=False) as bar:
         metrics = run_train(source, out_dir, points=points, epochs=epochs,
                             max_minutes=max_minutes, seed=seed, model=model.value,
-                            config=overrides if config is None or log_symmetry > 0 else config,
+                            config=overrides if overrides is not None else config,
                             data=data, resume=resume, progress=progress_callback(bar),
                             init=init, devices=devices, overwrite=overwrite)
     if as_json:

@@ -56,6 +56,7 @@ class _Network(_Strict):
     activation: Activation
     init_scale: Positive
     base: dict | None = None  # a stored balanced metric (--init donaldson:K), filled in
+    ramp_epochs: Count = 0  # >0: the network's part scaled by min(1, epoch / ramp_epochs)
 
 
 class PhiModel(_Network):
@@ -96,6 +97,17 @@ class Loss(_Strict):
     transition: NonNegative | None = None
     volume: NonNegative | None = None
     ricci: NonNegative | None = None
+    dirichlet: NonNegative | None = None
+    perelman: NonNegative | None = None
+    flow: NonNegative | None = None
+
+
+class Flow(_Strict):
+    """The Kähler–Ricci flow trainer (loss.flow): an implicit Euler step of ``dt`` every
+    ``fit_epochs`` epochs (docs/training.md, "The Kähler–Ricci flow")."""
+
+    dt: Positive = 0.5
+    fit_epochs: PositiveCount = 1
 
 
 class LossPower(_Strict):
@@ -145,6 +157,7 @@ class RunConfig(_Strict):
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     sigma_gradient: Literal[SIGMA_GRADIENTS] = "auto"  # type: ignore[valid-type]
     loss_power: LossPower = Field(default_factory=LossPower)
+    flow: Flow = Field(default_factory=Flow)
     dtype: Literal["float32", "float64"] = "float32"  # training; evaluation is float64
     steps_per_call: Count = 0  # optimiser steps per compiled call; 0: ~8192 points per call
     eval: Eval = Field(default_factory=Eval)
@@ -260,6 +273,13 @@ def resolve_config(model: str, overrides: dict | None = None, *,
         RunConfig.model_validate(cfg)
     except ValidationError as exc:
         raise CygenError(_explain(exc), filename=source) from None
+    if cfg["loss"].get("flow") and name != "phi":
+        raise CygenError(f"loss.flow: the Kähler–Ricci flow moves a Kähler potential; it needs "
+                         f"model phi, not {name}", filename=source)
+    if cfg["loss"].get("perelman") and name == "phi":
+        raise CygenError("loss.perelman: Perelman's F vanishes identically on Kähler metrics "
+                         "such as phi's (docs/training.md, \"Perelman's entropy\"); train phi "
+                         "with loss.dirichlet, its non-degenerate part", filename=source)
     return cfg
 
 
@@ -299,7 +319,7 @@ SYNONYMS = {"learning_rate": "lr", "rate": "lr", "learningrate": "lr", "width": 
             "layers": "widths", "activations": "activation", "batch": "batch_size",
             "batchsize": "batch_size", "epochs": "epochs"}
 SECTIONS = {"model": None, "loss": Loss, "optimizer": Optimizer, "lbfgs": LBFGS,
-            "loss_power": LossPower, "eval": Eval}
+            "loss_power": LossPower, "eval": Eval, "flow": Flow}
 MODELS = {"phi": PhiModel, "add": AddModel, "mult": MultModel, "ldl": LdlModel,
           "donaldson": BalancedModel}
 

@@ -58,7 +58,7 @@ def validation(evaluator: Evaluator, params64: Params, pts: losses.Point, spec: 
                terms) -> dict:
     """Per-epoch validation: sigma (exactly :func:`cygen.geometry.measure.sigma`) and the
     enabled terms."""
-    terms = sorted(set(terms) - {"ricci"} | {"sigma"})
+    terms = sorted(set(terms) - {"ricci", "flow"} | {"sigma"})  # flow: training points only
     stats = evaluator.stats(params64, pts, terms)
     out = losses.summarize(stats, np.asarray(pts.weight), spec)
     keep = {"sigma", *terms}

@@ -30,6 +30,24 @@ Terms (weights alpha in the run's config, each logged separately):
 ``ricci``
     Ricci scalar R = tr(g^-1 Ric), Ric_{i jbar} = -d_i dbar_j log det g (autodiff through
     the lift; fourth derivatives of a phi network); loss = weighted mean |R|.
+``dirichlet``
+    The weighted Dirichlet energy of the dilaton f = log(det g / |Omega|^2):
+    D = int |grad f|^2 e^-f dV / int e^-f dV, with e^-f dV proportional to |Omega|^2, so
+    D = sum w |grad f|^2 / sum w (the Riemannian norm of :mod:`cygen.geometry.riemannian`,
+    first derivatives of log det g: third derivatives of a phi network).  Zero exactly when
+    eta is constant (Ricci-flat), positive otherwise; the non-degenerate part of Perelman's F.
+``flow``
+    The Kähler–Ricci flow, one implicit (backward) Euler step at a time (``phi`` only):
+    r = phi - phi_k - dt log(eta / eta_bar), loss = sum w r^2 / sum w, with phi_k the
+    potential at the start of the step (:func:`flow_anchor`, stored by the trainer) and eta,
+    eta_bar those of the current parameters (eta_bar a batch constant).  Its minimiser is
+    phi_{k+1} = phi_k + dt log(eta_{k+1}/eta_bar): stable for any dt (docs/training.md).
+``perelman``
+    Perelman's F = int (R + |grad f|^2) e^-f dV / int e^-f dV with e^-f dV pinned to
+    |Omega|^2 (R the Levi-Civita scalar curvature, second derivatives of g).  On a Kähler
+    metric R = -Delta f pointwise and F vanishes identically (docs/training.md, "Perelman's
+    entropy"), so the config refuses it for ``phi``; for ``ldl``, ``add``, ``mult`` it is a
+    signed loss (not bounded below: F scales like 1/g).
 
 Every loss is of the form "batch constants (eta_bar, the slopes) then a weighted sum over
 points", so a large batch can be split into micro-batches whose gradients add up exactly
@@ -46,14 +64,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cygen.geometry import batching, measure
+from cygen.geometry import batching, measure, riemannian
 from cygen.geometry import runtime as rt
 from cygen.geometry.local import lift, local, wirtinger
 from cygen.learn.models import Model, Params, cast
 
 RESIDUAL_TERMS = ("kahler", "transition", "ricci")  # trained as mean |r|^p (config loss_power)
 
-TERMS = ("sigma", "kahler", "transition", "volume", "ricci")
+SIGNED_TERMS = ("dirichlet", "perelman")  # trained as the weighted mean itself
+TERMS = ("sigma", "kahler", "transition", "volume", "ricci", *SIGNED_TERMS, "flow")
+LIFTED_TERMS = ("kahler", "ricci", *SIGNED_TERMS)  # derivatives along the chart: zc, chart
 CONSTANT_TERMS = ("sigma", "volume")  # terms whose batch constants need a forward pass
 
 
@@ -64,11 +84,13 @@ class Point(NamedTuple):
     weight: jax.Array  # |Omega|^2 / sampling density
     omega_sq: jax.Array  # |Omega|^2 in the point's chart
     eta_fs: jax.Array  # det g_FS / |Omega|^2 (for sigma of FS on the same points)
-    zc: jax.Array | None = None  # kahler, ricci: the point in its chart's frame
+    zc: jax.Array | None = None  # LIFTED_TERMS: the point in its chart's frame
     chart: jax.Array | None = None
     factors: jax.Array | None = None  # volume: (m, dim, dim) unit FS metric of each factor
     inputs_b: Any = None  # transition: model inputs in the second chart
     transition: jax.Array | None = None  # transition: T = transition(z, chart, chart_b)
+    target: jax.Array | None = None  # flow: phi at the step's start (set by the trainer)
+    step: jax.Array | None = None  # flow: the step dt (set by the trainer)
 
 
 # ----------------------------------------------------------------------------- point data
@@ -109,7 +131,7 @@ def point_data(model: Model, geo: rt.Geometry, terms: Sequence[str], z: jax.Arra
     as it is not stored (it is larger than the point)."""
     loc = local(geo, z, chart)
     pt = Point(model.inputs(loc), weight, omega_sq, _det(loc.g_fs) / omega_sq)
-    if "kahler" in terms or "ricci" in terms:
+    if set(terms) & set(LIFTED_TERMS):
         pt = pt._replace(zc=loc.zc, chart=chart)
     if "volume" in terms:
         pt = pt._replace(factors=measure.factor_metrics(geo, rt.frame(geo, z, chart)))
@@ -189,6 +211,31 @@ def ricci_scalar(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array,
     return jnp.real(jnp.trace(rt.solve_small(g, ric)))
 
 
+def perelman_density(model: Model, geo: rt.Geometry, params: Params, zc: jax.Array, chart,
+                     curvature: bool = True) -> dict[str, jax.Array]:
+    """At one point: |grad f|^2 (``grad_sq``) for the dilaton f = log det g - log |Omega|^2,
+    and with ``curvature`` the Levi-Civita scalar curvature R and Delta f (``scalar``,
+    ``laplacian``), all Riemannian (:mod:`cygen.geometry.riemannian`), derivatives along the
+    chart coordinates by autodiff through :func:`cygen.geometry.local.lift`."""
+    dep = jnp.asarray(geo.dependent)[chart]
+
+    def metric(t):
+        return model.metric(params, lift(geo, zc, chart, t))
+
+    def dilaton(t):  # log det g + log |det dp/dz_dep|^2 = log(det g / |Omega|^2)
+        loc = lift(geo, zc, chart, t)
+        minor = geo.jacobian(loc.zc)[:, dep]
+        return jnp.log(_det(model.metric(params, loc))) + 2 * jnp.log(jnp.abs(rt.det(minor)))
+
+    t0 = jnp.zeros(2 * model.dim, zc.real.dtype)
+    jet = riemannian.function_jet(dilaton, t0, hessian=curvature)
+    out = {"grad_sq": riemannian.gradient_norm(metric(t0), jet)}
+    if curvature:
+        out["scalar"] = riemannian.scalar_curvature(metric, t0)
+        out["laplacian"] = riemannian.laplacian(metric, t0, jet)
+    return out
+
+
 def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Params,
                 pt: Point) -> dict[str, jax.Array]:
     """Per-point statistics of the enabled ``terms``; ``eta`` always."""
@@ -216,7 +263,31 @@ def point_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Pa
             out["transition"] = frobenius(gb - pushed)
     if "ricci" in terms:
         out["ricci"] = ricci_scalar(model, geo, params, pt.zc, pt.chart)
+    if "flow" in terms:  # the step's residual is completed in objective (eta_bar)
+        out["flow_phi"] = model.potential(params, pt.inputs) - pt.target
+        out["flow_dt"] = pt.step
+    if "dirichlet" in terms or "perelman" in terms:
+        dens = perelman_density(model, geo, params, pt.zc, pt.chart, "perelman" in terms)
+        out["dirichlet"] = dens["grad_sq"]
+        if "perelman" in terms:
+            out["perelman"] = dens["scalar"] + dens["grad_sq"]
     return out
+
+
+def flow_anchor(model: Model, params: Params, pts: Point,
+                n: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """(phi, sigma) at the start of a flow step: the potential at every point of ``pts`` and
+    sigma of the metric, weighted over the first ``n`` rows (the rest pad a sharded array)."""
+    n = pts.weight.shape[0] if n is None else n
+
+    def one(pt):
+        eta = _det(model.apply(params, pt.inputs)) / pt.omega_sq
+        return model.potential(params, pt.inputs), eta
+
+    phi, eta = jax.vmap(one)(pts)
+    w = pts.weight[:n]
+    eta_bar = jnp.sum(w * eta[:n]) / jnp.sum(w)
+    return phi, jnp.sum(w * jnp.abs(1 - eta[:n] / eta_bar)) / jnp.sum(w)
 
 
 def batch_stats(model: Model, geo: rt.Geometry, terms: Sequence[str], params: Params,
@@ -274,6 +345,15 @@ def objective(stats: dict[str, jax.Array], w: jax.Array, consts: dict[str, jax.A
         coef = jnp.sign(log_ratio) / (consts["slopes"] * tgt.shape[0])
         part = jnp.sum(w[:, None] * stats["slopes"] * coef) / consts["n"]
         surrogate = surrogate + alphas["volume"] * part
+    for name in SIGNED_TERMS:
+        if name in alphas:
+            term = jnp.sum(w * stats[name]) / consts["w_sum"]
+            values[name] = term
+            surrogate = surrogate + alphas[name] * term
+    if "flow" in alphas:  # backward Euler: phi - phi_k - dt log(eta / eta_bar)
+        r = stats["flow_phi"] - stats["flow_dt"] * jnp.log(stats["eta"] / consts["eta_bar"])
+        values["flow"] = jnp.sum(w * r**2) / consts["w_sum"]
+        surrogate = surrogate + alphas["flow"] * values["flow"]
     powers = powers or {}
     for name in RESIDUAL_TERMS:
         if name in alphas:
@@ -302,4 +382,7 @@ def summarize(stats: dict[str, np.ndarray], w: np.ndarray, spec: dict) -> dict[s
     for name in ("kahler", "transition"):
         if name in stats:
             out[name] = float(np.sum(w * np.abs(stats[name])) / np.sum(w))
+    for name in SIGNED_TERMS:
+        if name in stats:
+            out[name] = float(np.sum(w * np.asarray(stats[name], np.float64)) / np.sum(w))
     return out

@@ -86,6 +86,9 @@ class Model(NamedTuple):
     # (params, geo, z, chart) -> MetricJet (g, dg, ddbar g) in closed form, when the model
     # has one (phi on Fubini-Study: cygen.learn.jets); curvature otherwise uses autodiff
     jet: Callable | None = None
+    # (params, inputs) -> the Kähler potential phi at the point (phi only): the Kähler–Ricci
+    # flow trainer regresses it (cygen.learn.losses, term "flow")
+    potential: Callable | None = None
 
     def metric(self, params: Params, local: Local) -> jax.Array:
         """g_{i jbar} (dim, dim) at ``local`` in its chart."""
@@ -161,8 +164,11 @@ def phi_model(geo: rt.Geometry, widths: Sequence[int] = (64, 64, 64), activation
     def jet(params, geo_, z, chart):  # curvature: the same network's order-2 jets
         return jets.metric_jet(params["phi"], activation, geo_, z, chart)
 
+    def potential(params, inp):  # phi itself: the value channel of the features' jets
+        return mlp(params["phi"], inp[0].v, activation)[0]
+
     return Model("phi", dim, init, inputs, apply, True,
-                 jet=jet if base_potential is None else None)
+                 jet=jet if base_potential is None else None, potential=potential)
 
 
 def phi_value(model_params: Params, geo: rt.Geometry, z: jax.Array, activation: str) -> jax.Array:
@@ -398,11 +404,48 @@ def on_base(model: Model, potential: BasePotential | None = None) -> Model:
     return model._replace(inputs=inputs, apply=apply)
 
 
+def scale_outputs(params: Params, lam: jax.Array) -> Params:
+    """``params`` with the last layer of every network (a list of ``{"w", "b"}`` layers)
+    multiplied by ``lam``: each network's output, and so the model's departure from its
+    start (FS, the base, the identity frame), times ``lam``."""
+    if isinstance(params, list) and params and isinstance(params[-1], dict) \
+            and set(params[-1]) == {"w", "b"}:
+        return [*params[:-1], {k: lam * v for k, v in params[-1].items()}]
+    if isinstance(params, dict):
+        return {k: scale_outputs(v, lam) for k, v in params.items()}
+    return params
+
+
+def ramped(model: Model) -> Model:
+    """The seed's lambda schedule: params ``{"net": ..., "ramp": lambda}`` with the
+    networks' outputs scaled by lambda (:func:`scale_outputs`), which starts at 0 (the
+    Kähler start metric) and which the trainer raises with the epochs (model option
+    ``ramp_epochs``).  lambda is a parameter with a zero gradient (``stop_gradient``), so
+    optimisers leave it alone and checkpoints keep it."""
+
+    def init(key):
+        return {"net": model.init(key), "ramp": jnp.zeros((), jnp.float64)}
+
+    def net(params):
+        return scale_outputs(params["net"], jax.lax.stop_gradient(params["ramp"]))
+
+    def apply(params, inp):
+        return model.apply(net(params), inp)
+
+    jet = None if model.jet is None else (lambda params, *a: model.jet(net(params), *a))
+    pot = None if model.potential is None else (
+        lambda params, inp: model.potential(net(params), inp))
+    return model._replace(init=init, apply=apply, jet=jet, potential=pot)
+
+
 def make_model(geo: rt.Geometry, name: str = "phi", **options) -> Model:
     """Build a model by name with ``options`` over :data:`MODEL_DEFAULTS` (widths, activation
     and so on)."""
     if name not in MODEL_DEFAULTS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_DEFAULTS)}")
+    if options.get("ramp_epochs"):  # the seed's lambda schedule (cygen.learn.trainer)
+        return ramped(make_model(geo, name, **{**options, "ramp_epochs": 0}))
+    options = {k: v for k, v in options.items() if k != "ramp_epochs"}
     start = options.get("start", "identity")
     if start != "identity":  # ldl/add/mult relative to FS or to a balanced metric
         options = dict(options)

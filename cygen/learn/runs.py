@@ -201,7 +201,9 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 
 
 
-RUN_FILES = ("config.json", "checkpoint.npz", "log.jsonl", "metrics.json", "data.npz")
+FLOW_STATE = "flow.npz"  # the Kähler–Ricci flow trainer's current step (cygen.learn.trainer)
+RUN_FILES = ("config.json", "checkpoint.npz", "log.jsonl", "metrics.json", "data.npz",
+             FLOW_STATE)
 
 
 def check_run_directory(run: Path, overwrite: bool) -> None:

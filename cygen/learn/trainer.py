@@ -12,6 +12,9 @@ One trainer for every generated module (no per-manifold code).  The loop:
 * validation after every epoch in float64 (``cygen.learn.evaluation``);
 * a checkpoint (atomic) after every epoch; ``resume=True`` continues exactly where the
   checkpoint stopped (same results as an uninterrupted run);
+* with ``model.ramp_epochs`` K, the seed's lambda schedule: the networks' outputs are
+  scaled by lambda = min(1, epoch / K), set at the start of each epoch (stored with the
+  parameters, so checkpoints and resumes keep it);
 * a NaN/Inf in the loss or the gradients stops training cleanly: the last good checkpoint is
   kept and ``metrics.json`` says why; ``max_minutes`` stops at a wall-clock budget with a
   checkpoint written (mid-epoch positions resume exactly too).
@@ -19,9 +22,11 @@ One trainer for every generated module (no per-manifold code).  The loop:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +39,7 @@ import numpy as np
 
 from cygen.compiler.loader import as_module, identity, same_manifold
 from cygen.core.errors import CygenError
-from cygen.core.io import atomic_write, jsonable, read_text, write_json
+from cygen.core.io import atomic_write, jsonable, read_bytes, read_text, write_json
 from cygen.core.progress import Progress
 from cygen.geometry import scale
 from cygen.learn import losses
@@ -56,7 +61,13 @@ from cygen.learn.evaluation import (
 )
 from cygen.learn.models import Model, Params, cast
 from cygen.learn.optim import lbfgs_finetune
-from cygen.learn.runs import build_model, load_module, prepare_run_directory, store_module
+from cygen.learn.runs import (
+    FLOW_STATE,
+    build_model,
+    load_module,
+    prepare_run_directory,
+    store_module,
+)
 from cygen.learn.step import TRACES, cached_chunk_fn, calls
 from cygen.learn.symmetry_measure import model_delta_sym
 from cygen.sampling.dataset import Dataset, recorded_identity
@@ -289,6 +300,9 @@ def _setup(run: Path, cfg: dict, module: ModuleType, devices: int | None) -> _Se
     train_pts = losses.prepare(net, geo, tuple(alphas), ds.rows(train_idx),
                                dtype=jnp.dtype(cfg["dtype"]))
     mesh = scale.mesh(devices)  # None: one device; else rows sharded, params replicated
+    if "flow" in alphas:  # the flow's anchor and step, set at every step (_set_flow_targets)
+        zeros = np.zeros(len(train_idx), jnp.dtype(cfg["dtype"]))
+        train_pts = train_pts._replace(target=zeros, step=zeros)
     train_pts = scale.shard_rows(train_pts, mesh)  # rows padded to the mesh; never indexed
     val_pts = losses.prepare(net, geo, VALIDATION_TERMS, ds.subset(val_idx))
     prep_s = time.monotonic() - t_prep
@@ -415,6 +429,8 @@ def _epoch_steps(s: _Setup, st: _State, say: ProgressFn, clock: _Clock,
     idx = idx.reshape(s.n_calls, per_call, batch)
     valid = (np.arange(s.n_calls * per_call) < s.steps).reshape(s.n_calls, per_call)
     ckpt = s.run / "checkpoint.npz"
+    _set_ramp(s, st)
+    _set_flow_targets(s, st)
     while st.call < s.n_calls:
         tc, cc = time.monotonic(), time.process_time()
         st.params, st.opt_state, bad, part = s.chunk_fn(
@@ -444,6 +460,52 @@ def _epoch_steps(s: _Setup, st: _State, say: ProgressFn, clock: _Clock,
                           f"(step {done}/{s.steps}); resume=True continues")
             return False
     return True
+
+
+def _set_ramp(s: _Setup, st: _State) -> None:
+    """The seed's lambda schedule (model option ``ramp_epochs`` K): in epoch e (from 1) the
+    networks' outputs are scaled by lambda = min(1, e / K), from the Kähler start at 0."""
+    k = int(s.cfg["model"].get("ramp_epochs") or 0)
+    if k > 0:
+        lam = jnp.asarray(min(1.0, (st.epoch + 1) / k), st.params["ramp"].dtype)
+        st.params = {**st.params, "ramp": scale.replicate(lam, s.mesh)}
+
+
+def _set_flow_targets(s: _Setup, st: _State) -> None:
+    """Loss ``flow``: at the start of every flow step (each ``flow.fit_epochs`` epochs) the
+    potential phi_k at the training points, from the parameters then, stored in the run (so
+    a run resumed inside a step regresses on the same anchor); otherwise the stored one."""
+    if "flow" not in s.alphas:
+        return
+    flow = {"dt": 0.5, "fit_epochs": 1, **(s.cfg.get("flow") or {})}
+    path = s.run / FLOW_STATE
+    if st.epoch % int(flow["fit_epochs"]) == 0 and st.call == 0:
+        fn = jax.jit(lambda p, pts: losses.flow_anchor(s.net, p, pts, s.n_train))
+        target, sigma = fn(st.params, s.train_pts)
+        target = np.asarray(target)
+        buf = io.BytesIO()
+        np.savez(buf, target=target, dt=np.asarray(float(flow["dt"])),
+                 sigma=np.asarray(float(sigma)))
+        atomic_write(path, buf.getvalue())
+    else:
+        target = _read_flow_state(path, s.train_pts.weight.shape)["target"]
+    dtype = s.train_pts.weight.dtype
+    s.train_pts = s.train_pts._replace(
+        target=scale.shard_rows(target.astype(dtype), s.mesh),
+        step=scale.shard_rows(np.full(target.shape, float(flow["dt"]), dtype), s.mesh))
+
+
+def _read_flow_state(path: Path, shape: tuple) -> dict[str, np.ndarray]:
+    """The stored flow step, or a :class:`CygenError` naming the file."""
+    try:
+        with np.load(io.BytesIO(read_bytes(path)), allow_pickle=False) as data:
+            state = {k: np.asarray(data[k]) for k in ("target", "dt", "sigma")}
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise CygenError(f"not the run's flow state: {exc}", filename=str(path)) from None
+    if state["target"].shape != tuple(shape):
+        raise CygenError(f"holds {state['target'].shape} targets, the run has {tuple(shape)}",
+                         filename=str(path))
+    return state
 
 
 def _end_epoch(s: _Setup, st: _State, say: ProgressFn, clock: _Clock) -> bool:

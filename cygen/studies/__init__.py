@@ -26,6 +26,7 @@ STUDIES: dict[str, str] = {
     "couplings": "harmonic WP metric vs the metric-free one: FS and balanced k on quintic, P5[3,3]",
     "barefoot": "log-density of sampled quintic points in the z1/z0 plane: Fermat vs Dwork",
     "ricci_flow_torus": "Ricci flow of a perturbed flat torus (FFT): curvature decay vs lambda_1",
+    "flow_and_entropy": "Kähler-Ricci flow trainer, Perelman-entropy losses vs sigma: K3, quintic",
 }
 SIZES = ("small", "full")
 
