@@ -85,6 +85,8 @@ def test_flow_and_perelman_options_are_checked_and_documented():
         resolve_config("phi", {"flow": {"dt": -1.0}})
     text = CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output
     assert "--method" in text and "flow" in text
+    for key in ("dirichlet", "perelman", "ramp_epochs", "fit_epochs"):
+        assert key in text, key
     doc = (ROOT / "docs" / "training.md").read_text()
     for key in ("--method flow", "loss.flow", "flow.dt", "flow.fit_epochs", "loss.perelman",
                 "loss.dirichlet", "ramp_epochs"):

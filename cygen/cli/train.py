@@ -61,6 +61,12 @@ def train(
 ) -> None:
     """Compile, sample, train a metric and evaluate it; writes RUN/metrics.json.
 
+    The loss terms are weighted in the config's [loss] table: sigma, kahler, transition,
+    volume, ricci, dirichlet (the dilaton's Dirichlet energy), perelman (Perelman's F; not
+    for phi), flow (set by --method flow; step in [flow]: dt, fit_epochs); model.ramp_epochs
+    scales the network's part from the Kähler start (the seed's lambda schedule).
+    docs/training.md has each one.
+
     Examples:
 
     \b
