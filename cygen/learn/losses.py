@@ -217,15 +217,12 @@ def perelman_density(model: Model, geo: rt.Geometry, params: Params, zc: jax.Arr
     and with ``curvature`` the Levi-Civita scalar curvature R and Delta f (``scalar``,
     ``laplacian``), all Riemannian (:mod:`cygen.geometry.riemannian`), derivatives along the
     chart coordinates by autodiff through :func:`cygen.geometry.local.lift`."""
-    dep = jnp.asarray(geo.dependent)[chart]
-
     def metric(t):
         return model.metric(params, lift(geo, zc, chart, t))
 
-    def dilaton(t):  # log det g + log |det dp/dz_dep|^2 = log(det g / |Omega|^2)
+    def dilaton(t):  # log(det g / |Omega|^2) along the lift
         loc = lift(geo, zc, chart, t)
-        minor = geo.jacobian(loc.zc)[:, dep]
-        return jnp.log(_det(model.metric(params, loc))) + 2 * jnp.log(jnp.abs(rt.det(minor)))
+        return jnp.log(_det(model.metric(params, loc)) / rt.omega_sq(geo, loc.zc, chart))
 
     t0 = jnp.zeros(2 * model.dim, zc.real.dtype)
     jet = riemannian.function_jet(dilaton, t0, hessian=curvature)

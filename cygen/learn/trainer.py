@@ -49,7 +49,13 @@ from cygen.learn.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from cygen.learn.config import loss_powers, read_config, resolve_config, stored_config
+from cygen.learn.config import (
+    CONFIG_DEFAULTS,
+    loss_powers,
+    read_config,
+    resolve_config,
+    stored_config,
+)
 from cygen.learn.data import run_dataset, split
 from cygen.learn.donaldson import init_base
 from cygen.learn.evaluation import (
@@ -279,6 +285,7 @@ class _Setup:
     sym_fn: Callable | None
     mesh: Any
     prep_s: float
+    flow_fn: Callable | None = None  # loss flow: (params, points) -> (phi, sigma), compiled once
 
     @property
     def spec(self) -> dict:
@@ -320,9 +327,11 @@ def _setup(run: Path, cfg: dict, module: ModuleType, devices: int | None) -> _Se
     sym_fn = None if n_sym <= 0 else model_delta_sym(
         net, module, ds.points[val_idx][:n_sym], int(cfg["eval"].get("symmetry_elements", 8)),
         seed)
+    flow_fn = None if "flow" not in alphas else jax.jit(
+        lambda p, pts: losses.flow_anchor(net, p, pts, n_train))
     return _Setup(run, cfg, module, net, alphas, targets, train_pts, val_pts, n_train,
                   len(val_idx), batch, steps, n_calls, per_call, optimizer, chunk_fn,
-                  cached_evaluator(net, geo, cfg), sym_fn, mesh, prep_s)
+                  cached_evaluator(net, geo, cfg), sym_fn, mesh, prep_s, flow_fn)
 
 
 @dataclass
@@ -475,13 +484,12 @@ def _set_flow_targets(s: _Setup, st: _State) -> None:
     """Loss ``flow``: at the start of every flow step (each ``flow.fit_epochs`` epochs) the
     potential phi_k at the training points, from the parameters then, stored in the run (so
     a run resumed inside a step regresses on the same anchor); otherwise the stored one."""
-    if "flow" not in s.alphas:
+    if s.flow_fn is None:
         return
-    flow = {"dt": 0.5, "fit_epochs": 1, **(s.cfg.get("flow") or {})}
+    flow = {**CONFIG_DEFAULTS["flow"], **(s.cfg.get("flow") or {})}  # older runs: defaults
     path = s.run / FLOW_STATE
     if st.epoch % int(flow["fit_epochs"]) == 0 and st.call == 0:
-        fn = jax.jit(lambda p, pts: losses.flow_anchor(s.net, p, pts, s.n_train))
-        target, sigma = fn(st.params, s.train_pts)
+        target, sigma = s.flow_fn(st.params, s.train_pts)
         target = np.asarray(target)
         buf = io.BytesIO()
         np.savez(buf, target=target, dt=np.asarray(float(flow["dt"])),
