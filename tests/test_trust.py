@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -253,7 +254,33 @@ def test_info_flags_a_singular_member():
     assert np.isclose(np.sum(z**5) - 5 * np.prod(z), 0, atol=1e-9)
     smooth = json.loads(_run("info", DWORK, "--json").stdout)
     assert smooth["singular"] is False and smooth["singular_point"] is None
+    assert smooth["nearest_smooth_member"] is None
     assert "SINGULAR" in _run("info", DWORK, "--param", "psi=1").stdout
+    # the conifold psi = 1 is isolated: the nearest smooth member is one step away
+    assert data["nearest_smooth_member"]["param"] == "psi"
+    assert data["nearest_smooth_member"]["value"] == "101/100"
+
+
+def test_info_names_the_nearest_smooth_member(tmp_path):
+    """The Cefalú quartics at lambda = 3/4 and 1 (the leaderboard's hard K3s) are singular;
+    info names the nearest smooth member, which is smooth by the same search, and the
+    sampler's refusal names it too."""
+    src = tmp_path / "cefalu.cy"
+    src.write_text("name cefalu\nambient P3\nparam lam = 3/4\n"
+                   "eq z0^4 + z1^4 + z2^4 + z3^4 - (lam/3)*(z0^2 + z1^2 + z2^2 + z3^2)^2\n")
+    for lam, nearest in (("3/4", "19/25"), ("1", "101/100")):
+        data = json.loads(_run("info", src, "--param", f"lam={lam}", "--json").stdout)
+        assert data["singular"] is True
+        z = np.array([complex(re, im) for re, im in data["singular_point"]])
+        assert np.allclose(np.abs(np.sum(z**4) - float(Fraction(lam)) / 3 * np.sum(z**2) ** 2), 0,
+                           atol=1e-9)
+        assert data["nearest_smooth_member"] == {
+            "param": "lam", "value": nearest, "value_float": [float(Fraction(nearest)), 0.0]}
+        moved = json.loads(_run("info", src, "--param", f"lam={nearest}", "--json").stdout)
+        assert moved["singular"] is False
+    result = _run("sample", src, "-n", "10", "--output", str(tmp_path / "x.npz"))
+    assert result.exit_code == 2 and "--param lam=19/25" in result.output
+    assert not (tmp_path / "x.npz").exists()
 
 
 # ----------------------------------------------------------------------------- bad files

@@ -108,6 +108,7 @@ def info_dict(facts: dict) -> dict:
         "source_hash": facts["source_hash"],
         "singular": facts["singular_point"] is not None,
         "singular_point": facts["singular_point"],
+        "nearest_smooth_member": facts.get("nearest_smooth_member"),
         "symmetry_order": facts["symmetry_order"],
         "symmetry_generators": [{**g, "phase_denominator": facts["symmetry_phase_denominator"]}
                                 for g in facts["symmetry_generators"]],
@@ -194,9 +195,12 @@ def _print_info(data: dict) -> None:
     ]
     if data["singular"]:
         where = ", ".join(f"{re:.4g}{im:+.4g}i" for re, im in data["singular_point"])
+        nearest = data["nearest_smooth_member"]
+        smooth = ("" if nearest is None else f"; the nearest smooth member found: "
+                  f"--param {nearest['param']}={nearest['value']}")
         rows.insert(0, ("SINGULAR", f"the Jacobian drops rank at z = ({where}): this member "
                         "is not a smooth Calabi-Yau; chi, the charts and the volume describe "
-                        "the smooth members of its family"))
+                        f"the smooth members of its family{smooth}"))
         say(f"warning: {data['source']}: singular at z = ({where})")
     out.print(table(f"{data['name']}  ({data['source']})", rows))
 

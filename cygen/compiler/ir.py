@@ -171,6 +171,7 @@ class ManifoldIR:
     slices: tuple[SliceType, ...]
     symmetry: Symmetry
     singular_point: tuple[complex, ...] | None = None  # a point where X is singular
+    nearest_smooth: tuple[str, sp.Expr] | None = None  # (param, value) of a smooth neighbour
     moduli: Any = None  # cygen.compiler.analysis.moduli.Moduli (directions, dp/dt kernels)
 
     @property

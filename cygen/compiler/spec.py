@@ -73,6 +73,10 @@ def spec(ir: ManifoldIR) -> dict:
         "equations_exact": exact_equations(ir),
         "singular_point": None if ir.singular_point is None
         else [[round(z.real, 12) + 0.0, round(z.imag, 12) + 0.0] for z in ir.singular_point],
+        "nearest_smooth_member": None if ir.nearest_smooth is None
+        else {"param": ir.nearest_smooth[0], "value": str(ir.nearest_smooth[1]),
+              "value_float": [float(sp.re(ir.nearest_smooth[1])),
+                              float(sp.im(ir.nearest_smooth[1]))]},
         "slices": [
             {
                 "t": list(s.t),

@@ -281,8 +281,11 @@ def refuse_singular(spec: dict) -> None:
     point = spec.get("singular_point")
     if point is not None:
         where = ", ".join(f"{re:.4g}{im:+.4g}i" for re, im in point)
+        nearest = spec.get("nearest_smooth_member")
+        hint = ("" if nearest is None else f" (the nearest smooth member found: --param "
+                f"{nearest['param']}={nearest['value']})")
         raise CygenError(f"{spec['name']} is singular: the Jacobian of the equations drops "
-                         f"rank at z = ({where}); refusing to sample a singular variety")
+                         f"rank at z = ({where}); refusing to sample a singular variety{hint}")
 
 
 SELECT_BUDGET = 2**25  # complex entries of the chart selection's minors per chunk (512 MB)

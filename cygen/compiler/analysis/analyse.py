@@ -38,6 +38,7 @@ from cygen.core.errors import CygenError
 
 MAX_SUBSETS = 2_000_000  # K-subsets of the coordinates tested for admissibility
 MAX_CHARTS = 50_000  # charts tabulated in a generated module
+NEAREST_STEPS = ("1/100", "-1/100", "1/50", "-1/50", "1/20", "-1/20", "1/10", "-1/10")
 
 
 def source_hash(source: str, overrides: Mapping[str, sp.Expr] | None = None) -> str:
@@ -46,6 +47,23 @@ def source_hash(source: str, overrides: Mapping[str, sp.Expr] | None = None) -> 
     for key in sorted(overrides or {}):
         text += f"\n#--param {key}={sp.srepr(overrides[key])}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def nearest_smooth_member(program: S.Program, overrides: Mapping[str, sp.Expr] | None,
+                          params, coords, sizes) -> tuple[str, sp.Expr] | None:
+    """(parameter, value) of the nearest smooth member of a singular member's family: each
+    declared parameter moved in turn by the steps of ``NEAREST_STEPS`` (the smallest first,
+    up before down), the first member in which the singular-point search of
+    :mod:`cygen.compiler.analysis.singular` finds nothing; None without parameters or when
+    no step gives a smooth member."""
+    for step in NEAREST_STEPS:
+        for name, value in params:
+            moved = {**(overrides or {}), name: value + sp.Rational(step)}
+            model = lower(program, moved)
+            if find_singular_point(model.equations, coords, sizes,
+                                   source_hash(program.source, moved)) is None:
+                return name, moved[name]
+    return None
 
 
 def analyse(
@@ -82,8 +100,10 @@ def analyse(
     charts = enumerate_charts(model.factors, dependent_sets)
     topology = compute_topology([f.dim for f in model.factors], matrix)
     digest = source_hash(program.source, overrides)
-    singular = find_singular_point(model.equations, coords,
-                                   [f.dim + 1 for f in model.factors], digest)
+    sizes = [f.dim + 1 for f in model.factors]
+    singular = find_singular_point(model.equations, coords, sizes, digest)
+    nearest = (None if singular is None
+               else nearest_smooth_member(program, overrides, model.params, coords, sizes))
 
     return ManifoldIR(
         name=model.name,
@@ -106,6 +126,7 @@ def analyse(
         slices=slice_types([f.dim for f in model.factors], matrix),
         symmetry=analyse_symmetry(model.factors, coords, model.equations, model.kahler, charts),
         singular_point=None if singular is None else tuple(complex(x) for x in singular),
+        nearest_smooth=nearest,
         moduli=analyse_moduli(model.params, model.param_derivatives, model.equations, coords,
                               conj, model.factors, deformations),
     )
