@@ -34,6 +34,15 @@ def harmonic_cmd(
     objective: Annotated[str, typer.Option(
         help="residual: least squares of the codifferential; norm: of the L2 norm.")
     ] = "residual",
+    sections: Annotated[str, typer.Option(
+        help="basis: the polynomial sections only; network: then a section network trained "
+             "on top of the basis solution (same objective, held-out stopping rule).")
+    ] = "basis",
+    epochs: Annotated[int, typer.Option(
+        help="Most epochs of the section network (it stops earlier when the held-out "
+             "objective stalls).", min=1)] = 200,
+    width: Annotated[int, typer.Option(help="Section network: hidden width.", min=1)] = 64,
+    depth: Annotated[int, typer.Option(help="Section network: hidden layers.", min=1)] = 2,
     symmetric: Annotated[bool, typer.Option(
         help="Only sections of each deformation's phase charge.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 0,
@@ -45,27 +54,33 @@ def harmonic_cmd(
     """Harmonic Kodaira-Spencer representatives and their Weil-Petersson metric.
 
     For each deformation, eta = mu + dbar s with s in a basis of smooth sections of T_X
-    fitted on one sample, G_harm = ∫<eta_a, eta_b>_g dvol_g / Vol on an independent one,
-    beside the metric-free G on the same points, and their ratio with its own (much smaller)
-    error bar (docs/moduli.md#harmonic-forms).
+    (and, with --sections network, a network section on top) fitted on one sample,
+    G_harm = ∫<eta_a, eta_b>_g dvol_g / Vol on an independent one, beside the metric-free G
+    on the same points, and their ratio with its own (much smaller) error bar
+    (docs/moduli.md#harmonic-forms).
 
     Examples:
 
     \b
       cygen harmonic manifolds/p5_33_family.cy --degree 1
+      cygen harmonic manifolds/p5_33_family.cy --sections network --epochs 100
       cygen harmonic runs/quintic --json
     """
     if output is not None and output.exists() and not overwrite:
         raise CygenError(f"{output} exists: pass --overwrite to replace it")
     if objective not in ("residual", "norm"):
         raise CygenError(f"--objective is residual or norm, got {objective!r}")
+    if sections not in ("basis", "network"):
+        raise CygenError(f"--sections is basis or network, got {sections!r}")
+    network = ({"hidden": (width,) * depth, "epochs": epochs} if sections == "network"
+               else None)
     enable_jax_cache()
     from cygen.core.io import write_json
     from cygen.evaluate import harmonic as hm
 
     module, metric, label = hm.metric_source(source, param, str(deformations))
     result = hm.harmonic(module, metric, n_fit=fit_points, n_eval=n, seed=seed, degree=degree,
-                         symmetric=symmetric, objective=objective)
+                         symmetric=symmetric, objective=objective, network=network)
     result = {"name": module.SPEC["name"], "metric": label} | result
     if output is not None:
         write_json(output, result)
@@ -92,7 +107,14 @@ def _print(result: dict) -> None:
         rows.append((f"residual[{a}] harmonic / KS",
                      f"{result['residual'][a]:.3g} / {result['residual_ks'][a]:.3g}"))
     unknowns = sum(grp["unknowns"] for grp in result["groups"])
-    rows += [("sections", f"degree {result['degree']}, {unknowns} unknowns"),
+    rows.append(("sections", f"degree {result['degree']}, {unknowns} unknowns"))
+    for grp in result["groups"]:
+        if "network" in grp:
+            net = grp["network"]
+            rows.append((f"section network {grp['directions']}",
+                         f"held-out objective {net['start']:.4g} -> {net['best']:.4g}, "
+                         f"{net['epochs']} epochs ({net['stopped']})"))
+    rows += [
              ("points", f"{result['fit_points']} fit + {result['eval_points']} evaluation")]
     out.print(table(f"harmonic forms on {result['name']}", rows))
 

@@ -45,15 +45,19 @@ from cygen.geometry import harmonic as hm
 from cygen.geometry import moduli as km
 from cygen.geometry import runtime as rt
 from cygen.geometry.measure import sigma
+from cygen.learn import sections as ls
 from cygen.sampling.dataset import Dataset
 from cygen.sampling.sampler import sample
 
-__all__ = ["BATCH", "RCOND", "TERMS", "Prepared", "basis_groups", "fit", "geometry_fn", "harmonic",
-           "local_fn", "metric_fn", "metric_source", "prepare", "wp_harmonic"]
+__all__ = ["BATCH", "NETWORK", "RCOND", "TERMS", "Prepared", "basis_groups", "fit", "fit_network",
+           "geometry_fn", "harmonic", "local_fn", "metric_fn", "metric_source", "prepare",
+           "wp_harmonic"]
 
 BATCH = 512  # points per jitted call (the basis makes each point heavy)
 RCOND = 1e-10  # eigenvalues of the normal matrix below RCOND * max are its kernel
 TERMS = ("metric_covariance", "antisymmetric", "k_variance")  # G_harm - G, see wp_harmonic
+NETWORK = {"hidden": (64, 64), "activation": "gelu", "epochs": 200, "lr": 3e-3,
+           "patience": 15, "tol": 1e-4, "seed": 0}  # cygen.learn.sections.train
 
 
 def basis_groups(module, degree: int, symmetric: bool = True
@@ -101,7 +105,7 @@ def _geometric(module, basis: hm.SectionBasis, dirs: np.ndarray, z, chart) -> di
     jet = hm.section_jets(geo, basis, zc, chart)
     return {"zc": zc, "p": p, "m": ks.m[dirs], "dm": hm.holomorphic_derivative(mu_at, zc, p),
             "k": ks.k[dirs], "bc": jet.dbar, "dbc": jet.d_dbar,
-            "div": hm.divergence(jet, ks.dlog_f),
+            "div": hm.divergence(jet, ks.dlog_f), "dlog_f": ks.dlog_f,
             "omega": rt.omega_sq(geo, zc, chart)}
 
 
@@ -137,12 +141,77 @@ def geometry_fn(module, basis: hm.SectionBasis, dirs: np.ndarray) -> Callable:
 
 
 def local_fn(module, metric: Callable, basis: hm.SectionBasis, dirs: np.ndarray,
-             geometry: Callable | None = None) -> Callable:
+             geometry: Callable | None = None, extra: Callable | None = None) -> Callable:
     """``(z, chart, w) -> dict``: the pointwise pieces for ``metric`` (``geometry``: a
-    :func:`geometry_fn` to reuse), shared by the fit and the evaluation."""
+    :func:`geometry_fn` to reuse), shared by the fit and the evaluation.  ``extra``
+    (``(pieces, chart) -> pieces``, batched) appends more sections, e.g. a network's."""
     geometry = geometry or geometry_fn(module, basis, dirs)
     metric_part = metric_fn(metric)
-    return lambda z, chart, w: metric_part(geometry(z, chart), chart, w)
+
+    def local(z, chart, w):
+        pieces = geometry(z, chart)
+        return metric_part(pieces if extra is None else extra(pieces, chart), chart, w)
+
+    return local
+
+
+def _net_fit_point(module, metric: Callable, fields: hm.SectionBasis, pieces: dict,
+                   c: jax.Array, chart, w) -> ls.FitPoints:
+    """One point's :class:`cygen.learn.sections.FitPoints` for the basis solution ``c``."""
+    geo = module.GEOMETRY
+    zc, p = pieces["zc"], pieces["p"]
+
+    def g_at(y):
+        return metric(y, chart)
+
+    g = g_at(zc)
+    dg = hm.holomorphic_derivative(g_at, zc, p)
+    frame, frame_inv = hm.frame(g)
+    beta = pieces["m"] + jnp.einsum("Ia,Iik->aik", c, pieces["bc"])
+    d_beta = pieces["dm"] + jnp.einsum("Ia,lIik->laik", c, pieces["dbc"])
+    xi = hm.jets(lambda y: hm.sections(geo, fields, y, chart), zc, p)
+    return ls.FitPoints(zc, p, *xi, beta, hm.codifferential(g, dg, beta, d_beta), g, dg,
+                        frame, frame_inv, w * jnp.real(rt.det(g)) / pieces["omega"])
+
+
+def _net_sections(module, net: ls.SectionNet, params, pieces: dict, chart) -> dict:
+    """``pieces`` with the network's T sections appended to the basis's (their dbar,
+    d dbar and div_Omega), so that coefficients [c; I] give eta = mu + dbar(s_c + s_net)."""
+    def s_at(y):
+        return ls.section(module.GEOMETRY, net, params, y, chart)
+
+    value, d, dbar, d_dbar = hm.jets(s_at, pieces["zc"], pieces["p"])
+    jet = hm.SectionJets(value, d, jnp.moveaxis(dbar, 0, -1), jnp.moveaxis(d_dbar, 1, -1))
+    return pieces | {"bc": jnp.concatenate([pieces["bc"], jet.dbar]),
+                     "dbc": jnp.concatenate([pieces["dbc"], jet.d_dbar], axis=1),
+                     "div": jnp.concatenate([pieces["div"], hm.divergence(jet, pieces["dlog_f"])])}
+
+
+def fit_network(module, metric: Callable, geometry: Callable, c: np.ndarray,
+                data: Dataset, options: dict, batch: int = BATCH, progress=None
+                ) -> tuple[Callable, np.ndarray, dict]:
+    """Train a :mod:`cygen.learn.sections` network on top of the basis solution ``c`` (fit
+    points ``data``); returns the ``extra`` of :func:`local_fn` that appends its sections,
+    the coefficients [c; I] and the training history."""
+    geo = module.GEOMETRY
+    t = c.shape[1]
+    net = ls.SectionNet(hm.section_basis(geo, 0), t, tuple(options["hidden"]),
+                        options.get("activation", "gelu"))
+    point = jax.jit(jax.vmap(partial(_net_fit_point, module, metric, net.fields),
+                             in_axes=(0, None, 0, 0)))
+    cj = jnp.asarray(c)
+    tree = (data.points, data.chart, np.asarray(data.weights, float))
+    parts = []
+    for valid, (z, ch, w) in batching.chunks(tree, batch):
+        z, ch = jnp.asarray(z), jnp.asarray(ch)
+        parts.append([a[:valid] for a in point(geometry(z, ch), cj, ch, jnp.asarray(w))])
+    pts = ls.FitPoints(*(jnp.concatenate(a) for a in zip(*parts, strict=True)))
+    params = ls.init(jax.random.PRNGKey(options.get("seed", 0)), geo, net)
+    params, history = ls.train(geo, net, params, pts, progress=progress,
+                               **{k: options[k] for k in ("objective", "epochs", "lr",
+                                                          "patience", "tol") if k in options})
+    extra = jax.jit(jax.vmap(partial(_net_sections, module, net, params)))
+    return extra, np.vstack([c, np.eye(t)]), history
 
 
 def metric_fn(metric: Callable) -> Callable:
@@ -279,11 +348,13 @@ def prepare(module, n_fit: int, n_eval: int, seed: int = 0) -> Prepared:
 def harmonic(module, metric: Callable, *, n_fit: int = 20_000, n_eval: int = 20_000,
              seed: int = 0, degree: int = 1, symmetric: bool = True,
              objective: str = "residual", batch: int = BATCH,
-             prepared: Prepared | None = None) -> dict:
+             prepared: Prepared | None = None, network: dict | None = None,
+             progress=None) -> dict:
     """The harmonic Weil-Petersson metric of every deformation of ``module`` (its dp_dt
     directions) for ``metric(z, chart) -> g_{i jbar}``, beside the metric-free one.
     ``prepared``: :func:`prepare`'s points, metric-free G and compiled pieces, shared by
-    several metrics."""
+    several metrics.  ``network``: also train a section network (options over
+    :data:`NETWORK`) on top of the basis solution (:func:`fit_network`)."""
     if n_fit < 1 or n_eval < 1:
         raise CygenError("harmonic needs at least one fit and one evaluation point")
     if objective not in ("residual", "norm"):
@@ -302,6 +373,12 @@ def harmonic(module, metric: Callable, *, n_fit: int = 20_000, n_eval: int = 20_
             prepared.geometry[key] = geometry_fn(module, basis, dirs)
         local = local_fn(module, metric, basis, dirs, prepared.geometry[key])
         c, diag = fit(local, fit_data, objective, batch)
+        if network is not None:
+            options = NETWORK | {"objective": objective} | network
+            extra, c, history = fit_network(module, metric, prepared.geometry[key], c,
+                                            fit_data, options, batch, progress)
+            local = local_fn(module, metric, basis, dirs, prepared.geometry[key], extra)
+            diag["network"] = history
         ev = wp_harmonic(local, data, c, batch)
         ix = np.ix_(dirs, dirs)
         for key in acc:
@@ -330,6 +407,7 @@ def harmonic(module, metric: Callable, *, n_fit: int = 20_000, n_eval: int = 20_
         "residual_err": (vec["res_err"] / diag_h).tolist(),
         "residual_ks": (vec["res_ks"] / diag_ks).tolist(),
         "sigma": sig, "degree": degree, "symmetric": symmetric, "objective": objective,
+        "sections": "basis" if network is None else "basis+network",
         "fit_points": len(fit_data), "eval_points": len(data), "seed": seed, "groups": fits,
     }
 

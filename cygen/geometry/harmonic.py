@@ -35,8 +35,8 @@ from cygen.geometry import moduli as km
 from cygen.geometry import runtime as rt
 
 __all__ = ["SectionBasis", "SectionJets", "charges", "codifferential", "dbar_sections",
-           "divergence", "holomorphic_derivative", "jets", "orthonormal", "pairing",
-           "section_basis", "section_jets", "sections"]
+           "divergence", "frame", "holomorphic_derivative", "in_frame", "jets", "orthonormal",
+           "pairing", "product_jets", "section_basis", "section_jets", "sections"]
 
 
 class SectionBasis(NamedTuple):
@@ -193,8 +193,15 @@ def section_jets(geo: rt.Geometry, basis: SectionBasis, z: jax.Array, chart) -> 
     phi, dphi, bphi, ddphi = jets(partial(_functions, geo, exps, basis.degree), zc, p)
     xi, dxi, bxi, ddxi, phi, dphi, bphi, ddphi = jax.lax.optimization_barrier(
         (xi, dxi, bxi, ddxi, phi, dphi, bphi, ddphi))
-    xi, dxi, bxi, ddxi = xi[f], dxi[:, f], bxi[:, f], ddxi[:, :, f]  # (.., B, d)
-    phi, dphi, bphi, ddphi = phi[a], dphi[:, a], bphi[:, a], ddphi[:, :, a]  # (.., B)
+    return product_jets((xi[f], dxi[:, f], bxi[:, f], ddxi[:, :, f]),
+                        (phi[a], dphi[:, a], bphi[:, a], ddphi[:, :, a]))
+
+
+def product_jets(field: tuple, function: tuple) -> SectionJets:
+    """:class:`SectionJets` of the sections phi_I xi_I by the product rule, from the
+    :func:`jets` of fields xi (B, d) and of scalar functions phi (B,)."""
+    xi, dxi, bxi, ddxi = field
+    phi, dphi, bphi, ddphi = function
     value = phi[:, None] * xi
     d = dphi[..., None] * xi + phi[:, None] * dxi
     dbar = bphi[..., None] * xi + phi[:, None] * bxi  # (k, B, i)
@@ -209,13 +216,23 @@ def divergence(jet: SectionJets, dlog_f: jax.Array) -> jax.Array:
     return jnp.einsum("iIi->I", jet.d) + jet.value @ dlog_f
 
 
+def frame(g: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(C, C^-1) with g = C C^dagger (Cholesky): what :func:`in_frame` needs."""
+    c = rt.cholesky_small(g)
+    return c, rt.solve_small(c, jnp.eye(c.shape[0], dtype=c.dtype))
+
+
+def in_frame(c: jax.Array, c_inv: jax.Array, m: jax.Array) -> jax.Array:
+    """C^T m C^-dagger: the forms ``m`` (..., dim, dim) in the g-orthonormal frame of
+    :func:`frame`."""
+    return jnp.einsum("ip,...ik,kq->...pq", c, m, jnp.conj(c_inv).T)
+
+
 def orthonormal(g: jax.Array, m: jax.Array) -> jax.Array:
     """T_X-valued (0,1)-forms ``m`` (..., dim, dim) in a g-orthonormal frame: with
     g = C C^dagger, C^T m C^-dagger, so that the pointwise inner product
     <X, Y>_g = g_{i jbar} g^{l kbar} X^i_kbar conj(Y^j_lbar) is the Frobenius product."""
-    c = rt.cholesky_small(g)
-    c_inv = rt.solve_small(c, jnp.eye(c.shape[0], dtype=c.dtype))
-    return jnp.einsum("ip,...ik,kq->...pq", c, m, jnp.conj(c_inv).T)
+    return in_frame(*frame(g), m)
 
 
 def pairing(g: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
