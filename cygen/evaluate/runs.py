@@ -42,8 +42,7 @@ def evaluate_run(run_dir: str | os.PathLike, points: int = 10_000, seed: int | N
     data : str or os.PathLike, optional
         An ``.npz`` of the run's manifold to evaluate on instead (checked by provenance).
     config : dict, optional
-        Overrides of the run's ``eval`` settings, such as ``{"eval": {"ricci_points":
-        1000}}``.
+        Overrides of the run's ``eval`` settings, such as ``{"ricci_points": 1000}``.
 
     Returns
     -------
