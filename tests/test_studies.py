@@ -96,3 +96,23 @@ def test_sweep_and_ablation_helpers():
     assert corr["sigma/kahler"] == pytest.approx(1.0)
     assert corr["kahler/transition"] == pytest.approx(-1.0)
     assert ablations._ratio([2.0, 1.0]) == 0.5 and ablations._ratio([1.0]) is None
+
+
+def test_study_progress_lines_reach_the_progress_bar():
+    """A study's own progress lines ({"message": ...}, no trainer event) are printed by the
+    CLI's progress callback, beside the trainer's epoch lines (they were dropped)."""
+    from cygen.learn.trainer import progress_callback
+
+    class Bar:
+        def __init__(self):
+            self.lines = []
+
+        def message(self, text):
+            self.lines.append(text)
+
+    bar = Bar()
+    show = progress_callback(bar)
+    show({"message": "dwork_quintic FS degree 1 basis: sigma 0.37"})
+    show({"event": "epoch", "epoch": 1, "val": {"sigma": 0.1}, "wall_s": 2.0})
+    assert bar.lines == ["dwork_quintic FS degree 1 basis: sigma 0.37",
+                         "epoch 1: val sigma 0.1  (2 s)"]

@@ -584,7 +584,7 @@ def _finish(s: _Setup, st: _State, say: ProgressFn, clock: _Clock) -> dict:
 def progress_callback(bar: Progress, *, steps: bool = True) -> ProgressFn:
     """The trainer's events shown on the one progress bar: a task per epoch advanced per
     optimiser call (``steps``) with the running losses, a line per finished epoch, the
-    L-BFGS steps and the closing message."""
+    L-BFGS steps, the closing message, and any other event's ``message`` (a study's)."""
 
     def show(event: dict) -> None:
         kind = event.get("event")
@@ -601,7 +601,7 @@ def progress_callback(bar: Progress, *, steps: bool = True) -> ProgressFn:
         elif kind == "lbfgs":
             bar.update(completed=event["step"], total=event["steps"], label="L-BFGS",
                        info=f"loss {event['loss']:.4g}")
-        elif kind == "stop":
+        elif kind == "stop" or (kind is None and "message" in event):  # studies' lines
             bar.message(event["message"])
 
     return show
