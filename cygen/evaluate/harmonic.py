@@ -24,7 +24,9 @@ the metric is symmetric (FS, balanced metrics of symmetric data); ``symmetric=Tr
 only those (fewer unknowns, no sampling noise from the rest).  ``degree`` is the degree k of
 the coefficient functions; degree k contains degree k - 1, so G_harm decreases (up to
 sampling noise) as k grows, and its change from k - 1 to k is the stopping rule
-(docs/moduli.md).
+(docs/moduli.md).  ``network``: a section network (:mod:`cygen.learn.sections`) is then
+trained on top of the basis solution with the same objective (:func:`fit_network`); its
+sections join the basis with coefficient one, so every reported quantity covers it.
 """
 
 from __future__ import annotations
