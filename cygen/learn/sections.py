@@ -169,28 +169,28 @@ def train(geo: rt.Geometry, net: SectionNet, params: list[dict], pts: FitPoints,
     opt = optax.adam(optax.cosine_decay_schedule(lr, epochs * steps, alpha=0.01))
     state = opt.init(params)
 
-    @jax.jit
-    def step(params, state, idx):
-        value, grad = jax.value_and_grad(lambda q: loss(geo, net, q, _take(fit, idx),
+    @jax.jit  # the points are arguments, not constants baked into the executable
+    def step(params, state, pts_batch):
+        value, grad = jax.value_and_grad(lambda q: loss(geo, net, q, pts_batch,
                                                            objective))(params)
         updates, state = opt.update(grad, state, params)
         return optax.apply_updates(params, updates), state, value
 
-    held_loss = jax.jit(lambda q: loss(geo, net, q, valid, objective))
-    best, best_params = float(held_loss(params)), params
+    held_loss = jax.jit(lambda q, p: loss(geo, net, q, p, objective))
+    best, best_params = float(held_loss(params, valid)), params
     history = {"start": best, "held_out": [], "stopped": "epochs"}
-    since, ref = 0, best
+    since = 0
     for epoch in range(epochs):
         perm = rng.permutation(n - held)
         for s in range(steps):
-            params, state, _ = step(params, state, jnp.asarray(perm[s * batch:(s + 1) * batch]))
-        value = float(held_loss(params))
+            idx = jnp.asarray(perm[s * batch:(s + 1) * batch])
+            params, state, _ = step(params, state, _take(fit, idx))
+        value = float(held_loss(params, valid))
         if not np.isfinite(value):
             history["stopped"] = "non-finite"
             break
         history["held_out"].append(value)
-        since = 0 if value < ref * (1 - tol) else since + 1
-        ref = min(ref, value)
+        since = 0 if value < best * (1 - tol) else since + 1
         if value < best:
             best, best_params = value, params
         if progress is not None:
