@@ -353,8 +353,24 @@ def couplings() -> dict:
     study = json.loads((ROOT / "docs/studies/couplings.json").read_text())
     rows = list(study["torus"].values()) + [r for rows in study["manifolds"].values()
                                             for r in rows]
+    terms = [r for r in rows if "difference_terms" in r]
     return {"percent": [round(100 * r["relative_difference"], 2) for r in rows],
-            "percent_err": [round(100 * r["relative_difference_err"], 2) for r in rows]}
+            "percent_err": [round(100 * r["relative_difference_err"], 2) for r in rows],
+            # G_harm - G = the three terms of docs/moduli.md, each in per cent of G
+            "terms_percent": [{k: round(100 * v / r["g_lift"], 2)
+                               for k, v in r["difference_terms"].items()} for r in terms],
+            "terms_percent_err": [{k: round(100 * v / r["g_lift"], 2)
+                                   for k, v in r["difference_terms_err"].items()}
+                                  for r in terms],
+            "network_removed": [round(1 - r["network"]["best"] / r["network"]["start"], 4)
+                                for r in rows if "network" in r],
+            # the metric term per unit sigma (both in the same units)
+            "metric_term_per_sigma": [round(-r["difference_terms"]["metric_covariance"]
+                                            / r["g_lift"] / r["sigma"], 2)
+                                      for r in terms if r["sigma"] > 1e-6],
+            "projection_percent": [round(100 * (r["difference_terms"]["antisymmetric"]
+                                                + r["difference_terms"]["k_variance"])
+                                         / r["g_lift"], 2) for r in terms]}
 
 
 def derive() -> dict:
