@@ -162,21 +162,39 @@ def _row(label: str, r: dict, seconds: float) -> dict:
 
 
 def _figure(manifolds: dict, degree: int):
-    fig, axes = common.figure()
-    ax = axes[0, 0]
-    for (name, rows), color in zip(manifolds.items(), ("C0", "C1", "C2", "C3"), strict=False):
-        for kind, marker in (("balanced", "o"), ("network", "s")):
-            sel = [r for r in rows if r["degree"] == degree and r["sections"] == "basis"
-                   and r.get("kind") in (kind, "FS" if kind == "balanced" else None)]
-            ax.errorbar([r["sigma"] for r in sel], [abs(r["relative_difference"]) for r in sel],
-                        yerr=[r["relative_difference_err"] for r in sel], marker=marker,
-                        capsize=3, color=color, ls="-" if kind == "balanced" else "--",
-                        label=f"{name} ({'FS, balanced' if kind == 'balanced' else 'phi'})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("sigma of the metric")
-    ax.set_ylabel("|G_harm / G - 1|")
-    ax.set_title("harmonic Weil-Petersson metric vs the metric-free one")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    """Left: |the metric term| of G_harm - G against sigma (what the metric costs); right:
+    |G_harm / G - 1| itself (metric and projection terms together), degree-``degree`` rows."""
+    fig, axes = common.figure(ncols=2)
+    for ax, key in zip(axes[0], ("metric", "total"), strict=True):
+        for (name, rows), color in zip(manifolds.items(), ("C0", "C1", "C2"), strict=False):
+            for kind, marker in (("balanced", "o"), ("network", "s")):
+                sel = [r for r in rows if r["degree"] == degree and r["sections"] == "basis"
+                       and r.get("kind") in (kind, "FS" if kind == "balanced" else None)]
+                if key == "metric":
+                    y = [abs(r["difference_terms"]["metric_covariance"]) / r["g_lift"]
+                         for r in sel]
+                    e = [r["difference_terms_err"]["metric_covariance"] / r["g_lift"]
+                         for r in sel]
+                else:
+                    y = [abs(r["relative_difference"]) for r in sel]
+                    e = [r["relative_difference_err"] for r in sel]
+                ax.errorbar([r["sigma"] for r in sel], y, yerr=e, marker=marker, capsize=3,
+                            color=color, ls="-" if kind == "balanced" else "--",
+                            label=f"{name} ({'FS, balanced' if kind == 'balanced' else 'phi'})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(_no_labels())
+        ax.set_xlabel("sigma of the metric")
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].set_ylabel("|metric term| / G")
+    axes[0, 0].set_title("what the metric costs: Cov(e, |eta|^2) / G")
+    axes[0, 1].set_ylabel("|G_harm / G - 1|")
+    axes[0, 1].set_title("G_harm vs the metric-free G (sections included)")
+    axes[0, 0].legend(fontsize=7)
     return fig
+
+
+def _no_labels():
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
