@@ -53,7 +53,7 @@ from cygen.sampling.sampler import sample
 
 __all__ = ["BATCH", "NETWORK", "RCOND", "TERMS", "Prepared", "basis_groups", "fit", "fit_network",
            "geometry_fn", "harmonic", "local_fn", "metric_fn", "metric_source", "prepare",
-           "wp_harmonic"]
+           "with_fit_points", "wp_harmonic"]
 
 BATCH = 512  # points per jitted call (the basis makes each point heavy)
 RCOND = 1e-10  # eigenvalues of the normal matrix below RCOND * max are its kernel
@@ -345,6 +345,12 @@ def prepare(module, n_fit: int, n_eval: int, seed: int = 0) -> Prepared:
     data = sample(module, n_eval, seed, purpose="harmonic-eval")
     return Prepared(sample(module, n_fit, seed, purpose="harmonic-fit"), data,
                     em.moduli(module, data=data), {})
+
+
+def with_fit_points(prepared: Prepared, module, n_fit: int, seed: int = 0) -> Prepared:
+    """``prepared`` with ``n_fit`` fit points instead (the same stream as :func:`prepare`),
+    keeping its evaluation points, metric-free G and compiled pieces."""
+    return prepared._replace(fit_data=sample(module, n_fit, seed, purpose="harmonic-fit"))
 
 
 def harmonic(module, metric: Callable, *, n_fit: int = 20_000, n_eval: int = 20_000,

@@ -122,8 +122,7 @@ def _ladder(name: str, spec: dict, s: dict, out: Path, progress) -> list[dict]:
         variants = [(d, None) for d in (degrees if last else [s["degree"]])]
         if last and spec["network"]:  # more fit points: the network needs them (docs)
             variants.append((s["degree"], s["network"]))
-            many = eh.prepare(module, s["network_fit_points"], s["eval_points"])
-            many = many._replace(free=prepared.free, geometry=prepared.geometry)
+            many = eh.with_fit_points(prepared, module, s["network_fit_points"])
         for degree, network in variants:
             t0 = time.monotonic()
             r = eh.harmonic(module, metric, degree=degree, network=network,
