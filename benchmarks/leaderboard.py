@@ -3,7 +3,7 @@
 Usage: python benchmarks/leaderboard.py [--out benchmarks/results/leaderboard.json]
            [--entries NAME,...] [--seeds 0,1] [--minutes 10] [--points 100000]
            [--eval-points 100000] [--euler-points 100000] [--model phi] [--config JSON]
-           [--work DIR] [--redo]
+           [--symmetry none|invariant|canonical] [--work DIR] [--redo]
 
 Protocol (docs/benchmarks.md, "Leaderboard"):
 
@@ -101,6 +101,8 @@ def one(name: str, seed: int, work: Path, args) -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     setup_s = time.monotonic() - start
     config = json.loads(args.config) if args.config else CONFIG
+    if args.symmetry != "none":  # cygen.learn.symmetric: the symmetry-aware model
+        config = {**config, "model": {**config.get("model", {}), "symmetry": args.symmetry}}
     metrics = train(module, run_dir, points=args.points, epochs=10_000, seed=seed,
                     max_minutes=args.minutes - setup_s / 60, model=args.model, config=config)
     wall = time.monotonic() - start
@@ -150,6 +152,8 @@ def main() -> None:
     parser.add_argument("--kahler-points", type=int, default=1000)
     parser.add_argument("--model", default="phi")
     parser.add_argument("--config", default=None, help="JSON replacing the training config")
+    parser.add_argument("--symmetry", default="none", choices=("none", "invariant", "canonical"),
+                        help="the model's symmetry option (docs/training.md)")
     parser.add_argument("--work", default=None, help="keep the runs here (default: temporary)")
     parser.add_argument("--redo", action="store_true", help="recompute finished runs")
     args = parser.parse_args()

@@ -81,6 +81,16 @@ class GroupElement:
 
 
 @dataclass(frozen=True)
+class InvariantOrbit:
+    """An orbit of the permutation group on phase-invariant monomials z^alpha zbar^beta
+    (``terms``: (alpha, beta) pairs); ``real`` when closed under alpha <-> beta
+    (:mod:`cygen.compiler.analysis.invariants`)."""
+
+    real: bool
+    terms: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True)
 class Symmetry:
     """The symmetry group of the ideal and the orbits of the charts under it.
 
@@ -104,6 +114,8 @@ class Symmetry:
     to_representative: tuple[tuple[int, ...], ...]
     seed_classes: tuple[tuple[int, ...], ...]
     seed_classes_full: tuple[tuple[int, ...], ...]
+    invariant_degree: int = 0  # the invariants' largest total degree (analysis.invariants)
+    invariants: tuple[InvariantOrbit, ...] = ()
 
     @property
     def phase_order(self) -> int:

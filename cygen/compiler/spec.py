@@ -123,4 +123,8 @@ def symmetry_spec(ir: ManifoldIR) -> dict:
         "patch_class_maps": [list(p) for p in sym.to_representative],
         "seed_patch_classes": [list(c) for c in sym.seed_classes],
         "seed_patch_classes_with_swaps": [list(c) for c in sym.seed_classes_full],
+        "symmetry_invariants": {
+            "degree": sym.invariant_degree,
+            "orbits": [{"real": o.real, "terms": [[*a, *b] for a, b in o.terms]}
+                       for o in sym.invariants]},
     }

@@ -61,12 +61,14 @@ class _Network(_Strict):
 
 class PhiModel(_Network):
     name: Literal["phi"]
+    symmetry: Literal["none", "invariant", "canonical"] = "none"  # cygen.learn.symmetric
     base_rate: NonNegative = 0.0
     residuals: Literal["relative", "absolute"] = "relative"
 
 
 class _NonKahler(_Network):
     inputs: Inputs = "affine"
+    symmetry: Literal["none", "canonical"] = "none"  # cygen.learn.symmetric
     start: Literal["identity", "fs", "base"] = "identity"
     residuals: Literal["relative", "absolute"] = "relative"
 

@@ -254,12 +254,16 @@ def feature_jets(geo: rt.Geometry, zc: jax.Array, pullback: jax.Array,
 
 
 def metric_jet(layers: Sequence[dict], activation: str, geo: rt.Geometry, z: jax.Array,
-               chart) -> MetricJet:
+               chart, features=None) -> MetricJet:
     """g, ∂g, ∂∂̄g of g = g_FS + ∂∂̄φ at ``z`` in ``chart`` (the curvature of a ``phi``
-    network on the Fubini–Study base), from the order-2 jets of φ."""
+    network on the Fubini–Study base), from the order-2 jets of φ; ``features``
+    (zc, P, Q) -> Jet replaces :func:`feature_jets` (the invariant inputs of
+    :mod:`cygen.learn.symmetric`)."""
     fs = fs_jet(geo, z, chart)
     jt = implicit.jets(geo, z, chart)
-    phi = propagate(layers, feature_jets(geo, jt.zc, jt.pullback, jt.second), activation)
+    feats = (feature_jets(geo, jt.zc, jt.pullback, jt.second) if features is None
+             else features(jt.zc, jt.pullback, jt.second))
+    phi = propagate(layers, feats, activation)
     g = phi.m[..., 0]  # d_i dbar_j phi
     dg = jnp.moveaxis(phi.t[..., 0], 1, 0)  # [k, i, j] = d_k d_i dbar_j phi
     ddg = jnp.transpose(phi.f[..., 0], (1, 3, 0, 2))  # [k, l, i, j]

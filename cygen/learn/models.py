@@ -123,7 +123,8 @@ def potential_metric(potential: Callable[[jax.Array], jax.Array], local: Local) 
 def phi_model(geo: rt.Geometry, widths: Sequence[int] = (64, 64, 64), activation: str = "gelu",
               init_scale: float = 1e-2,
               base_potential: BasePotential | None = None,
-              base_rate: float = 0.0) -> Model:
+              base_rate: float = 0.0, features: Callable | None = None,
+              n_features: int | None = None) -> Model:
     """g = g_base + d dbar phi; g_base = FS, or P (d dbar K) P^dagger for ``base_potential`` K.
 
     ``base_rate`` > 0 (with a Donaldson base): the base's Hermitian
@@ -132,9 +133,16 @@ def phi_model(geo: rt.Geometry, widths: Sequence[int] = (64, 64, 64), activation
     degree-k potential for the loss rather than the balanced one (as in Headrick–Nassar's
     optimal metrics) while phi corrects the rest; ``base_rate`` scales h's steps relative to
     the network's (docs/donaldson.md: 0.1 is best of 0.1, 1, 10 on the quintic; with h
-    fixed the balanced start trains slower than FS)."""
+    fixed the balanced start trains slower than FS).
+
+    ``features`` (zc, P, Q=None) -> :class:`cygen.learn.jets.Jet`, ``n_features`` wide,
+    replaces the Hermitian features (:func:`cygen.learn.jets.feature_jets`): the
+    invariants of :mod:`cygen.learn.symmetric`."""
     dim = int(geo.free.shape[1])
-    n_in = sum(s * s for s in geo.factor_sizes)
+    n_in = sum(s * s for s in geo.factor_sizes) if features is None else n_features
+    if features is None:
+        def features(zc, p, q=None):
+            return jets.feature_jets(geo, zc, p, q)
     trainable = base_rate > 0 and base_potential is not None
 
     def init(key):
@@ -151,7 +159,7 @@ def phi_model(geo: rt.Geometry, widths: Sequence[int] = (64, 64, 64), activation
             base = base_potential.section_jet(loc)
         else:
             base = base_potential.local_metric(loc)
-        return jets.channels(jets.feature_jets(geo, loc.zc, loc.pullback)), base
+        return jets.channels(features(loc.zc, loc.pullback)), base
 
     def apply(params, inp):
         features, base = inp
@@ -162,7 +170,7 @@ def phi_model(geo: rt.Geometry, widths: Sequence[int] = (64, 64, 64), activation
         return base + jets.ddbar(params["phi"], features, activation)
 
     def jet(params, geo_, z, chart):  # curvature: the same network's order-2 jets
-        return jets.metric_jet(params["phi"], activation, geo_, z, chart)
+        return jets.metric_jet(params["phi"], activation, geo_, z, chart, features)
 
     def potential(params, inp):  # phi itself: the value channel of the features' jets
         return mlp(params["phi"], inp[0].v, activation)[0]

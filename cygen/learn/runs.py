@@ -33,6 +33,7 @@ from cygen.geometry.local import local
 from cygen.learn.checkpoint import load_checkpoint
 from cygen.learn.config import stored_config
 from cygen.learn.models import Model, Params, cast, make_model, patch_classes
+from cygen.learn.symmetric import symmetric_model
 
 _MODELS: dict = {}
 
@@ -40,13 +41,18 @@ _MODELS: dict = {}
 def build_model(geo: rt.Geometry, cfg: dict, spec: dict | None = None) -> Model:
     """The run's model; cached per geometry and model config, so compiled functions that
     close over it are reused across runs in one process.  ``spec`` (the module's SPEC)
-    supplies the patch classes of ``ldl`` with ``networks = "per_class"``."""
+    supplies the patch classes of ``ldl`` with ``networks = "per_class"`` and the symmetry
+    group of ``symmetry = "invariant" | "canonical"`` (:mod:`cygen.learn.symmetric`)."""
     key = (id(geo), json.dumps(cfg["model"], sort_keys=True))
     if key not in _MODELS:
-        opts = {k: v for k, v in cfg["model"].items() if k != "name"}
+        opts = {k: v for k, v in cfg["model"].items() if k not in ("name", "symmetry")}
         if opts.get("networks") == "per_class" and spec is not None:
             opts["classes"] = patch_classes(spec)
-        _MODELS[key] = (geo, make_model(geo, cfg["model"]["name"], **opts))
+        symmetry = cfg["model"].get("symmetry", "none")
+        if symmetry != "none" and spec is None:
+            raise ValueError("symmetry-aware models need the module's SPEC")
+        _MODELS[key] = (geo, make_model(geo, cfg["model"]["name"], **opts) if symmetry == "none"
+                        else symmetric_model(geo, spec, cfg["model"]["name"], symmetry, **opts))
     return _MODELS[key][1]
 
 

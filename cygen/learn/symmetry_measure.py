@@ -87,7 +87,11 @@ def act(perm: jax.Array, angle: jax.Array, z: jax.Array) -> jax.Array:
 
 def jacobian(module: ModuleType, perm: jax.Array, angle: jax.Array, chart, image) -> jax.Array:
     """T[i, k] = du'^k / du^i of h from chart ``chart`` to chart ``image`` = h(chart)."""
-    geo = module.GEOMETRY
+    return chart_jacobian(module.GEOMETRY, perm, angle, chart, image)
+
+
+def chart_jacobian(geo, perm: jax.Array, angle: jax.Array, chart, image) -> jax.Array:
+    """:func:`jacobian` from the geometry alone."""
     free = jnp.asarray(geo.free)[chart]
     aff = jnp.asarray(geo.affine)[chart][jnp.asarray(geo.factor_of)[free]]
     free_img = jnp.asarray(geo.free)[image]

@@ -50,6 +50,7 @@ from sympy.matrices.normalforms import smith_normal_decomp
 from sympy.polys.constructor import construct_domain
 from sympy.polys.matrices import DomainMatrix
 
+from cygen.compiler.analysis.invariants import invariant_orbits
 from cygen.compiler.ir import Charts, Factor, GroupElement, Symmetry
 from cygen.compiler.monomials import multidegree_monomials
 
@@ -429,6 +430,7 @@ def analyse_symmetry(
             class_of[c] = k
     preserving = [p for p in perms
                   if all(f.offset <= p[f.offset] <= f.offset + f.dim for f in factors)]
+    invariant_degree, invariants = invariant_orbits(factors, perms, phase_gens, denominator)
     return Symmetry(
         order=len(perms) * math.prod(phase_orders),
         denominator=denominator,
@@ -442,4 +444,6 @@ def analyse_symmetry(
         to_representative=tuple(to_rep),
         seed_classes=tuple(tuple(c) for c in _pattern_classes(charts, factors, preserving)),
         seed_classes_full=tuple(tuple(c) for c in _pattern_classes(charts, factors, perms)),
+        invariant_degree=invariant_degree,
+        invariants=invariants,
     )
