@@ -82,7 +82,9 @@ def member(source: Path, params: dict[str, str]):
 
 
 def _curve(run: Path) -> list[dict]:
-    rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    log = run / "log.jsonl"  # absent when the budget ran out before the first epoch
+    rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] \
+        if log.exists() else []
     return [{"epoch": r["epoch"], "wall_s": r["wall_s"], "val_sigma": r["val"]["sigma"]}
             for r in rows]
 
@@ -108,23 +110,35 @@ def one(name: str, seed: int, work: Path, args) -> dict:
     wall = time.monotonic() - start
     curve = _curve(run_dir)
     reached = next((setup_s + c["wall_s"] for c in curve if c["val_sigma"] <= 0.01), None)
+    base = {"entry": name, "seed": seed, "params": used, "singular_member": singular,
+            "model": args.model, "config": config, "status": metrics["status"],
+            "invariants": {"degree": module.SPEC["symmetry_invariants"]["degree"],
+                           "orbits": len(module.SPEC["symmetry_invariants"]["orbits"])},
+            "epochs": metrics["epochs"], "budget_min": args.minutes, "setup_s": setup_s,
+            "wall_s": wall, "curve": curve}
+    if not curve:  # the budget ran out before the first epoch: nothing to evaluate
+        return {**base, "status": "no_epoch_within_budget", "sigma": None,
+                "sigma_fs": None, "reached_0.01_at_s": None,
+                "loadavg_before": load0, "loadavg_after": os.getloadavg()}
     fresh = evaluate_run(run_dir, points=args.eval_points, seed=seed + 1,
                          config={"ricci_points": args.ricci_points,
                                  "kahler_points": args.kahler_points})
     chi = euler(run_dir, n=args.euler_points, seed=seed + 1)
-    return {"entry": name, "seed": seed, "params": used, "singular_member": singular,
-            "model": args.model, "config": config, "status": metrics["status"],
-            "epochs": metrics["epochs"], "budget_min": args.minutes, "setup_s": setup_s,
-            "wall_s": wall, "reached_0.01_at_s": reached, "sigma": fresh["sigma"],
+    return {**base, "reached_0.01_at_s": reached, "sigma": fresh["sigma"],
             "sigma_fs": fresh["sigma_fs"], "ricci": fresh.get("ricci"),
             "kappa": fresh.get("kahler"), "mu": fresh.get("transition"),
             "eval_points": fresh["points"], "chi": chi["chi_mc"], "chi_err": chi["chi_err"],
-            "chi_topological": chi.get("chi_topological"), "curve": curve,
+            "chi_topological": chi.get("chi_topological"),
             "loadavg_before": load0, "loadavg_after": os.getloadavg()}
 
 
 def summary(name: str, runs: list[dict]) -> dict:
     """The worse seed's numbers and the targets it meets, or by how much it misses."""
+    untrained = [r for r in runs if r["sigma"] is None]  # no epoch within the budget
+    if untrained:
+        return {"seeds": [r["seed"] for r in runs], "worse_seed": untrained[0]["seed"],
+                "sigma": None, "met": False, "status": "no_epoch_within_budget",
+                "params": untrained[0]["params"]}
     worst = max(runs, key=lambda r: r["sigma"])
     target = min(worst["sigma_fs"] / FS_FACTOR, 0.005 if name in TARGET_005 else float("inf"))
     return {"seeds": [r["seed"] for r in runs], "worse_seed": worst["seed"],
@@ -180,7 +194,7 @@ def main() -> None:
             result["machine"] = machine()
             result["argv"] = sys.argv[1:]
             atomic_write(out, json.dumps(result, indent=1) + "\n")
-            print(f"{key}: sigma {result['runs'][key]['sigma']:.5f}", flush=True)
+            print(f"{key}: sigma {result['runs'][key]['sigma']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,10 @@ def test_invariant_orbits_cover_every_invariant_monomial(name):
     assert all(a == b and all(sum(a[lo:hi]) <= 1 for lo, hi in itertools.pairwise(bounds))
                for a, b in missing)
     assert table["degree"] >= 2
+    from cygen.cli.compile import info_dict
+
+    inputs = S.invariants(spec, sizes).n_features
+    assert info_dict(spec)["invariant_inputs"] == {"degree": table["degree"], "inputs": inputs}
     assert spec["symmetry_invariants"] == json.loads(json.dumps(table))  # plain data
 
 
@@ -238,3 +242,22 @@ def test_the_cli_refuses_invariant_for_a_chart_metric_model(tmp_path):
     assert result.exit_code == 2, result.output
     assert "symmetry" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_canonical_on_a_trivial_group_is_the_plain_model():
+    """The generic bicubic has no symmetry: the canonical element is the identity and the
+    canonical model's metric is the plain one, parameter for parameter."""
+    module, z, charts = _points("bicubic_generic", n=4)
+    geo = module.GEOMETRY
+    plain = S.symmetric_model(geo, module.SPEC, "phi", "none", widths=(8,), init_scale=1.0)
+    canon = S.symmetric_model(geo, module.SPEC, "phi", "canonical", widths=(8,), init_scale=1.0)
+    params = M.cast(plain.init(jax.random.PRNGKey(0)), np.float64)
+
+    @jax.jit
+    @jax.vmap
+    def both(x, ch):
+        loc = local(geo, x, ch)
+        return plain.metric(params, loc), canon.metric(params, loc)
+
+    a, b = both(jnp.asarray(z), jnp.asarray(charts))
+    np.testing.assert_allclose(b, a, atol=1e-13 * float(jnp.max(jnp.abs(a))))

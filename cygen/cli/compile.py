@@ -112,6 +112,7 @@ def info_dict(facts: dict) -> dict:
         "symmetry_order": facts["symmetry_order"],
         "symmetry_generators": [{**g, "phase_denominator": facts["symmetry_phase_denominator"]}
                                 for g in facts["symmetry_generators"]],
+        "invariant_inputs": _invariant_inputs(facts),
         "n_patch_classes": len(facts["patch_classes"]),
         "patch_classes": facts["patch_classes"],
         "n_seed_patch_classes": len(facts["seed_patch_classes"]),
@@ -120,6 +121,16 @@ def info_dict(facts: dict) -> dict:
         "polynomial_deformations": facts["polynomial_deformations"],
         **_cicy_facts(facts),
     }
+
+
+def _invariant_inputs(facts: dict) -> dict | None:
+    """The inputs of ``model.symmetry = "invariant"``: largest degree and count (or None for
+    a module that predates them)."""
+    table = facts.get("symmetry_invariants")
+    if table is None:
+        return None
+    return {"degree": table["degree"],
+            "inputs": sum(1 if o["real"] else 2 for o in table["orbits"])}
 
 
 def _cicy_facts(facts: dict) -> dict:
@@ -188,6 +199,9 @@ def _print_info(data: dict) -> None:
         ("symmetry", f"order {data['symmetry_order']}, {len(data['symmetry_generators'])} "
                      "generators (perm; phase x 2πi/N):\n" + generators
          if data["symmetry_generators"] else "trivial"),
+        ("invariants", "-" if data["invariant_inputs"] is None else
+         f"{data['invariant_inputs']['inputs']} inputs up to degree "
+         f"{data['invariant_inputs']['degree']} (model.symmetry = \"invariant\")"),
         ("deformations", _deformations_line(data)),
         ("patch classes", f"{data['n_patch_classes']} (sizes "
                           f"{', '.join(str(len(c)) for c in data['patch_classes'])}); "

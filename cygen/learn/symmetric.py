@@ -187,7 +187,8 @@ def group(spec: dict, geo: rt.Geometry) -> Group:
     gens = np.asarray(spec["symmetry_phase_generators"], int).reshape(-1, n)
     orders = spec["symmetry_phase_orders"]
     coeffs = np.array(list(itertools.product(*(range(k) for k in orders))), int)
-    phases = (coeffs.reshape(-1, len(gens)) @ gens) % spec["symmetry_phase_denominator"]
+    phases = (coeffs.reshape(-1, len(gens)) @ gens if len(gens) else np.zeros((1, n), int)
+              ) % spec["symmetry_phase_denominator"]
     angles = 2 * np.pi * phases / spec["symmetry_phase_denominator"]
     rng = np.random.default_rng(_SCORE_SEED)
     weights = rng.uniform(1.0, 2.0, n)
