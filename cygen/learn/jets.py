@@ -46,8 +46,8 @@ from cygen.geometry import runtime as rt
 from cygen.geometry.curvature import MetricJet, ein, fs_jet
 from cygen.learn.networks import activation_derivatives, hermitian
 
-__all__ = ["Channels", "Jet", "channels", "compose", "ddbar", "feature_jets", "linear",
-           "metric_jet", "propagate"]
+__all__ = ["Channels", "Jet", "channels", "compose", "ddbar", "feature_jets",
+           "inverse_norm_powers", "linear", "metric_jet", "mul", "products", "propagate"]
 
 
 class Jet(NamedTuple):
@@ -100,7 +100,7 @@ def compose(h: Jet, s: Sequence[jax.Array]) -> Jet:
     )
 
 
-def _mul(u: Jet, w: Jet) -> Jet:
+def mul(u: Jet, w: Jet) -> Jet:
     """The Leibniz rule for a product of two real jets of the same order."""
     uc1, wc1 = jnp.conj(u.d1), jnp.conj(w.d1)
     out = Jet(u.v * w.v, u.d1 * w.v + u.v * w.d1,
@@ -128,7 +128,7 @@ def _mul(u: Jet, w: Jet) -> Jet:
     return out._replace(d2=d2, t=t, f=f)
 
 
-def _products(a, b, c: jax.Array) -> Jet:
+def products(a, b, c: jax.Array) -> Jet:
     """Jets of Re(c Z_a conj(Z_b)) (units: the pairs (a, b)); ``a``, ``b`` are the
     holomorphic jets (Z, P, Q) of the coordinates, each (value (U,), (d, U), (d, d, U) or
     None: order 1)."""
@@ -245,12 +245,23 @@ def feature_jets(geo: rt.Geometry, zc: jax.Array, pullback: jax.Array,
         def pick(idx, z=z, p=p, q=q):
             return z[idx], p[:, idx], None if q is None else q[:, :, idx]
 
-        num = _products(pick(ia), pick(ib), jnp.asarray(c))
-        r = _sum_units(_products(pick(diag), pick(diag), jnp.ones(size)))
-        rv = r.v
-        inv = compose(r, [1 / rv, -1 / rv**2, 2 / rv**3, -6 / rv**4, 24 / rv**5])
-        out.append(_mul(num, inv))
+        num = products(pick(ia), pick(ib), jnp.asarray(c))
+        inv = inverse_norm_powers(*pick(diag), 1)
+        out.append(mul(num, Jet(*(None if x is None else x[..., 1:] for x in inv))))
     return _concat(out)
+
+
+def inverse_norm_powers(z: jax.Array, p: jax.Array, q: jax.Array | None, top: int) -> Jet:
+    """Jets of ||z||^(-2k), k = 0 .. ``top`` (units k), for one factor's coordinates with
+    their holomorphic jets (``p`` (d, size), ``q`` (d, d, size) or None: order 1), by Faà
+    di Bruno from the jets of r = ||z||^2."""
+    r = _sum_units(products((z, p, q), (z, p, q), jnp.ones(z.shape[0])))
+    rv = r.v
+    ks = jnp.arange(top + 1, dtype=rv.dtype)
+    falling = [jnp.ones_like(ks)]
+    for j in range(4):
+        falling.append(falling[-1] * (-ks - j))
+    return compose(r, [f * rv ** (-ks - j) for j, f in enumerate(falling)])
 
 
 def metric_jet(layers: Sequence[dict], activation: str, geo: rt.Geometry, z: jax.Array,

@@ -32,7 +32,7 @@ from cygen.geometry.curvature import MetricJet, autodiff_jet
 from cygen.geometry.local import local
 from cygen.learn.checkpoint import load_checkpoint
 from cygen.learn.config import stored_config
-from cygen.learn.models import Model, Params, cast, make_model, patch_classes
+from cygen.learn.models import Model, Params, cast, patch_classes
 from cygen.learn.symmetric import symmetric_model
 
 _MODELS: dict = {}
@@ -51,8 +51,7 @@ def build_model(geo: rt.Geometry, cfg: dict, spec: dict | None = None) -> Model:
         symmetry = cfg["model"].get("symmetry", "none")
         if symmetry != "none" and spec is None:
             raise ValueError("symmetry-aware models need the module's SPEC")
-        _MODELS[key] = (geo, make_model(geo, cfg["model"]["name"], **opts) if symmetry == "none"
-                        else symmetric_model(geo, spec, cfg["model"]["name"], symmetry, **opts))
+        _MODELS[key] = (geo, symmetric_model(geo, spec, cfg["model"]["name"], symmetry, **opts))
     return _MODELS[key][1]
 
 

@@ -122,18 +122,9 @@ def _monomial_jets(exps: np.ndarray, z: jax.Array, p: jax.Array, q: jax.Array | 
 
 def _inverse_powers(geo: rt.Geometry, z, p, q, top: int) -> list[Jet]:
     """Per factor a, the jets of ||z^(a)||^(-2k) for k = 0 .. ``top`` (units k)."""
-    out = []
-    for o, size in zip(geo.offsets, geo.factor_sizes, strict=True):
-        idx = np.arange(o, o + size)
-        holo = (z[idx], p[:, idx], None if q is None else q[:, :, idx])
-        r = jets._sum_units(jets._products(holo, holo, jnp.ones(size)))
-        rv = r.v
-        ks = jnp.arange(top + 1, dtype=rv.dtype)
-        falling = [jnp.ones_like(ks)]
-        for j in range(4):
-            falling.append(falling[-1] * (-ks - j))
-        out.append(jets.compose(r, [f * rv ** (-ks - j) for j, f in enumerate(falling)]))
-    return out
+    return [jets.inverse_norm_powers(z[o : o + size], p[:, o : o + size],
+                                     None if q is None else q[:, :, o : o + size], top)
+            for o, size in zip(geo.offsets, geo.factor_sizes, strict=True)]
 
 
 def _take(h: Jet, idx: np.ndarray) -> Jet:
@@ -149,10 +140,10 @@ def invariant_jets(geo: rt.Geometry, inv: Invariants, zc: jax.Array, pullback: j
     def pick(idx):
         return v[idx], d[:, idx], None if dd is None else dd[:, :, idx]
 
-    num = jets._products(pick(inv.ia), pick(inv.ib), jnp.asarray(inv.coeff))
+    num = jets.products(pick(inv.ia), pick(inv.ib), jnp.asarray(inv.coeff))
     norms = _inverse_powers(geo, zc, pullback, second, int(inv.ks.max(initial=0)))
     for a, per_k in enumerate(norms):
-        num = jets._mul(num, _take(per_k, inv.ks[:, a]))
+        num = jets.mul(num, _take(per_k, inv.ks[:, a]))
     return jets.linear(num, jnp.asarray(inv.average), None)
 
 
